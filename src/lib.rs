@@ -1,0 +1,3 @@
+//! ldk-server: the LDK Server gRPC API on ldk-node.
+pub mod error;
+pub mod proto;
