@@ -1,3 +1,18 @@
 //! ldk-server: the LDK Server gRPC API on ldk-node.
+//!
+//! Layout: [`config`] reads the TOML/flags/env configuration; [`tls`] and [`auth`] guard the
+//! listener; [`server`] is the thin transport (TLS, gateway layer, tonic); [`api`] holds one
+//! module per group of RPCs; [`convert`] maps ldk-node types to the wire types; [`events`] turns
+//! ldk-node events into stored history and streamed envelopes; [`store`] is the SQLite history;
+//! [`node`] owns the ldk-node lifecycle; [`metrics`] exports Prometheus series; [`client`] is the
+//! signing, certificate-pinning client the CLI and tests use.
+
+pub mod auth;
+pub mod client;
+pub mod codec;
 pub mod error;
+pub mod metrics;
+pub mod node;
 pub mod proto;
+pub mod secrets;
+pub mod tls;

@@ -1,0 +1,145 @@
+//! The ldk-node instance and its lifecycle: starting (with retries), running, stopping.
+//!
+//! The API is served before the node runs. Until then, and after shutdown begins, every RPC
+//! that needs the node gets UNAVAILABLE with the reason, so a client can tell "starting" from
+//! "broken".
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ldk_node::Node;
+use tokio::sync::watch;
+
+use crate::error::{ApiError, ApiResult};
+
+/// First wait between two start attempts.
+const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Longest wait between two start attempts.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// Where the node is in its life.
+#[derive(Clone)]
+pub enum NodeState {
+    /// Not running yet; the text says what it is waiting for.
+    Starting(String),
+    /// Running and serving.
+    Running(Arc<Node>),
+    /// Shutting down or stopped.
+    Stopping,
+}
+
+/// Shared, cheap-to-read handle on the node state.
+pub struct NodeHandle {
+    state: RwLock<NodeState>,
+    changes: watch::Sender<u64>,
+}
+
+impl Default for NodeHandle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NodeHandle {
+    /// A handle in the `Starting` state.
+    pub fn new() -> Self {
+        Self {
+            state: RwLock::new(NodeState::Starting("initialising".to_owned())),
+            changes: watch::channel(0).0,
+        }
+    }
+
+    /// The running node, or UNAVAILABLE saying why there is none.
+    pub fn running(&self) -> ApiResult<Arc<Node>> {
+        match &*self.read() {
+            NodeState::Running(node) => Ok(Arc::clone(node)),
+            NodeState::Starting(reason) => Err(ApiError::Unavailable(format!("node starting: {reason}"))),
+            NodeState::Stopping => Err(ApiError::Unavailable("server shutting down".to_owned())),
+        }
+    }
+
+    /// A copy of the current state.
+    pub fn state(&self) -> NodeState {
+        self.read().clone()
+    }
+
+    /// Records why the node is not running yet.
+    pub fn set_starting(&self, reason: impl Into<String>) {
+        self.replace(NodeState::Starting(reason.into()));
+    }
+
+    /// Publishes the running node.
+    pub fn set_running(&self, node: Arc<Node>) {
+        self.replace(NodeState::Running(node));
+    }
+
+    /// Enters `Stopping` and hands back the node, if it was running, for the caller to stop.
+    pub fn begin_shutdown(&self) -> Option<Arc<Node>> {
+        match self.replace(NodeState::Stopping) {
+            NodeState::Running(node) => Some(node),
+            _ => None,
+        }
+    }
+
+    /// A receiver that changes whenever the state does.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, NodeState> {
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn replace(&self, new_state: NodeState) -> NodeState {
+        let old = {
+            let mut state = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            std::mem::replace(&mut *state, new_state)
+        };
+        self.changes.send_modify(|generation| *generation += 1);
+        old
+    }
+}
+
+/// Why a start attempt failed, and whether trying again can help.
+#[derive(Debug)]
+pub enum StartFailure {
+    /// The environment may recover (chain source down, peer unreachable): retry.
+    Transient(String),
+    /// Retrying cannot help (bad configuration, corrupt data): give up.
+    Fatal(String),
+}
+
+/// Builds and starts the node, retrying transient failures with exponential backoff until it
+/// runs or `shutdown` fires. `attempt` does the blocking work and runs off the async reactor.
+pub async fn start_with_retry<F>(
+    handle: &NodeHandle,
+    mut shutdown: watch::Receiver<bool>,
+    attempt: F,
+) -> Result<Option<Arc<Node>>, String>
+where
+    F: Fn() -> Result<Arc<Node>, StartFailure> + Send + Sync + Clone + 'static,
+{
+    let mut delay = FIRST_RETRY_DELAY;
+    loop {
+        let attempt = attempt.clone();
+        let outcome = tokio::task::spawn_blocking(attempt)
+            .await
+            .map_err(|join_error| format!("node start task failed: {join_error}"))?;
+        match outcome {
+            Ok(node) => {
+                handle.set_running(Arc::clone(&node));
+                return Ok(Some(node));
+            }
+            Err(StartFailure::Fatal(reason)) => return Err(reason),
+            Err(StartFailure::Transient(reason)) => {
+                tracing::warn!(%reason, retry_in_secs = delay.as_secs(), "node could not start");
+                handle.set_starting(format!("{reason} (retrying in {}s)", delay.as_secs()));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(None),
+        }
+        delay = (delay * 2).min(MAX_RETRY_DELAY);
+    }
+}

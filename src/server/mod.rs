@@ -1,0 +1,35 @@
+//! The gRPC listener: TLS (rustls, ALPN h2), the [`gateway`] layer, and the tonic service.
+
+pub mod gateway;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use crate::api::ApiService;
+use crate::proto::api::lightning_node_server::LightningNodeServer;
+use crate::tls::TlsIdentity;
+use gateway::{GatewayLayer, GatewayState, MAX_REQUEST_BODY_BYTES};
+
+/// Serves the API on `listener` until `shutdown` completes, then drains open calls.
+pub async fn serve(
+    listener: TcpListener,
+    identity: &TlsIdentity,
+    gateway: Arc<GatewayState>,
+    api: ApiService,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let tls = ServerTlsConfig::new().identity(Identity::from_pem(&identity.cert_pem, &identity.key_pem));
+    let service = LightningNodeServer::new(api)
+        .max_decoding_message_size(MAX_REQUEST_BODY_BYTES)
+        .max_encoding_message_size(usize::MAX);
+    Server::builder()
+        .tls_config(tls)?
+        .layer(GatewayLayer::new(gateway))
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}

@@ -1,0 +1,175 @@
+//! Test harness: runs the real `ldk-server` binary on a temporary directory and talks to it
+//! over TLS with the crate's signing gRPC client.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use ldk_server::auth::ApiKey;
+use ldk_server::client::{connect, ClientOptions, LdkServerClient};
+
+/// Path of the server binary cargo built for this test run.
+pub const SERVER_BIN: &str = env!("CARGO_BIN_EXE_ldk-server");
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A running `ldk-server` process and the files it made.
+pub struct ServerProcess {
+    /// The process.
+    pub child: Option<Child>,
+    /// Temporary storage root (kept alive as long as the process).
+    pub dir: tempfile::TempDir,
+    /// The gRPC listener address.
+    pub grpc_address: SocketAddr,
+    /// The network directory name (e.g. "regtest").
+    pub network: String,
+    /// The config file the process was started with.
+    pub config_path: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts the server with a config made from `config_body`, which may use the placeholders
+    /// `{storage}` and `{grpc}`; waits until the API key and certificate exist.
+    pub fn start(config_body: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let grpc_address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        Self::start_in(dir, grpc_address, config_body)
+    }
+
+    /// Like [`ServerProcess::start`] in a given directory and address (used for restarts).
+    pub fn start_in(dir: tempfile::TempDir, grpc_address: SocketAddr, config_body: &str) -> Self {
+        let config = config_body
+            .replace("{storage}", &dir.path().join("data").display().to_string())
+            .replace("{grpc}", &grpc_address.to_string());
+        let network = config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("network = "))
+            .map(|v| v.trim_matches('"').to_owned())
+            .unwrap_or_else(|| "regtest".to_owned());
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let child = Command::new(SERVER_BIN)
+            .arg(&config_path)
+            .env_remove("LDK_SERVER_NODE_NETWORK")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn ldk-server");
+        let mut server = Self { child: Some(child), dir, grpc_address, network, config_path };
+        server.wait_for_files();
+        server
+    }
+
+    /// Storage root.
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The API key file.
+    pub fn api_key_path(&self) -> PathBuf {
+        self.storage().join(&self.network).join("api_key")
+    }
+
+    /// The API key.
+    pub fn api_key(&self) -> ApiKey {
+        ApiKey::from_file_bytes(&std::fs::read(self.api_key_path()).expect("api key"))
+    }
+
+    /// The server certificate (PEM).
+    pub fn cert_pem(&self) -> Vec<u8> {
+        std::fs::read(self.storage().join("tls.crt")).expect("tls.crt")
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Client options for this server.
+    pub fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            base_url: self.grpc_address.to_string(),
+            api_key: self.api_key(),
+            tls_cert_pem: self.cert_pem(),
+            sign_body: true,
+        }
+    }
+
+    /// A connected client, retrying while the listener comes up.
+    pub async fn client(&self) -> LdkServerClient {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match connect(self.client_options()).await {
+                Ok(client) => return client,
+                Err(error) if Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("cannot connect: {error}\nserver log:\n{}", self.log()),
+            }
+        }
+    }
+
+    fn wait_for_files(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !(self.api_key_path().exists() && self.storage().join("tls.crt").exists()) {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("ldk-server exited early with {status}:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "server did not create its files:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the process but keeps the directory, for a restart on the same data.
+    pub fn into_parts(mut self) -> (tempfile::TempDir, SocketAddr) {
+        self.stop();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        (dir, self.grpc_address)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs the server binary with `args` to completion and returns (exit code, stderr).
+pub fn run_to_exit(args: &[&str], cwd: &Path) -> (i32, String) {
+    let output = Command::new(SERVER_BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env("HOME", cwd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ldk-server");
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+}
