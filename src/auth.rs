@@ -59,7 +59,8 @@ pub fn load_or_generate_api_key(path: &Path, generate: bool) -> Result<ApiKey, S
             .map_err(|e| format!("writing the API key to {}: {e}", path.display()))?;
     }
     check_secret_permissions(path)?;
-    let bytes = fs::read(path).map_err(|e| format!("reading the API key {}: {e}", path.display()))?;
+    let bytes =
+        fs::read(path).map_err(|e| format!("reading the API key {}: {e}", path.display()))?;
     if bytes.is_empty() {
         return Err(format!("the API key file {} is empty", path.display()));
     }
@@ -113,11 +114,21 @@ pub fn verify(
     if now.abs_diff(timestamp) > MAX_CLOCK_SKEW_SECS {
         return Err(AuthError::Expired);
     }
-    if mac_for(key, timestamp, Some(body)).verify_slice(&signature).is_ok() {
+    if mac_for(key, timestamp, Some(body))
+        .verify_slice(&signature)
+        .is_ok()
+    {
         return Ok(());
     }
-    if mac_for(key, timestamp, None).verify_slice(&signature).is_ok() {
-        return if require_body_signature { Err(AuthError::BodyNotSigned) } else { Ok(()) };
+    if mac_for(key, timestamp, None)
+        .verify_slice(&signature)
+        .is_ok()
+    {
+        return if require_body_signature {
+            Err(AuthError::BodyNotSigned)
+        } else {
+            Ok(())
+        };
     }
     Err(AuthError::BadSignature)
 }
@@ -130,7 +141,10 @@ pub fn sign(key: &ApiKey, timestamp: u64, body: Option<&[u8]>) -> String {
 
 /// Seconds since the Unix epoch by the system clock.
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn mac_for(key: &ApiKey, timestamp: u64, body: Option<&[u8]>) -> HmacSha256 {
@@ -169,8 +183,14 @@ mod tests {
         let body = [0u8, 0, 0, 0, 0];
         let with_body = sign(&key(), 1_000, Some(&body));
         let without_body = sign(&key(), 1_000, None);
-        assert_eq!(verify(&key(), Some(with_body.as_bytes()), &body, 1_010, false), Ok(()));
-        assert_eq!(verify(&key(), Some(without_body.as_bytes()), &body, 990, false), Ok(()));
+        assert_eq!(
+            verify(&key(), Some(with_body.as_bytes()), &body, 1_010, false),
+            Ok(())
+        );
+        assert_eq!(
+            verify(&key(), Some(without_body.as_bytes()), &body, 990, false),
+            Ok(())
+        );
         assert_eq!(
             verify(&key(), Some(without_body.as_bytes()), &body, 1_000, true),
             Err(AuthError::BodyNotSigned)
@@ -189,8 +209,14 @@ mod tests {
     #[test]
     fn clock_window_is_sixty_seconds_both_ways() {
         let header = sign(&key(), 1_000, None);
-        assert_eq!(verify(&key(), Some(header.as_bytes()), b"", 1_060, false), Ok(()));
-        assert_eq!(verify(&key(), Some(header.as_bytes()), b"", 940, false), Ok(()));
+        assert_eq!(
+            verify(&key(), Some(header.as_bytes()), b"", 1_060, false),
+            Ok(())
+        );
+        assert_eq!(
+            verify(&key(), Some(header.as_bytes()), b"", 940, false),
+            Ok(())
+        );
         assert_eq!(
             verify(&key(), Some(header.as_bytes()), b"", 1_061, false),
             Err(AuthError::Expired)
@@ -203,7 +229,15 @@ mod tests {
 
     #[test]
     fn malformed_headers_are_rejected() {
-        for header in ["", "HMAC", "HMAC 12", "Bearer 1:00", "HMAC x:00", "HMAC 1:zz", "HMAC 1:0011"] {
+        for header in [
+            "",
+            "HMAC",
+            "HMAC 12",
+            "Bearer 1:00",
+            "HMAC x:00",
+            "HMAC 1:zz",
+            "HMAC 1:0011",
+        ] {
             assert_eq!(
                 verify(&key(), Some(header.as_bytes()), b"", 1, false),
                 Err(AuthError::Malformed),
@@ -216,6 +250,9 @@ mod tests {
     #[test]
     fn wrong_key_is_rejected() {
         let header = sign(&ApiKey::from_hex("00"), 5, None);
-        assert_eq!(verify(&key(), Some(header.as_bytes()), b"", 5, false), Err(AuthError::BadSignature));
+        assert_eq!(
+            verify(&key(), Some(header.as_bytes()), b"", 5, false),
+            Err(AuthError::BadSignature)
+        );
     }
 }

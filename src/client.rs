@@ -16,7 +16,7 @@ use tower_service::Service;
 
 use crate::auth::{self, ApiKey, AUTH_HEADER};
 use crate::proto::api::lightning_node_client::LightningNodeClient;
-const MAX_REQUEST_BODY_BYTES: usize = 10 * 1024 * 1024;
+use crate::server::gateway::MAX_REQUEST_BODY_BYTES;
 
 /// The generated client over a signing, certificate-pinned channel.
 pub type LdkServerClient = LightningNodeClient<SigningService<Channel>>;
@@ -60,7 +60,10 @@ pub enum ClientError {
 /// Connects to the server and returns a ready client.
 pub async fn connect(options: ClientOptions) -> Result<LdkServerClient, ClientError> {
     let url = https_url(&options.base_url);
-    let invalid = |reason: String| ClientError::InvalidUrl { url: url.clone(), reason };
+    let invalid = |reason: String| ClientError::InvalidUrl {
+        url: url.clone(),
+        reason,
+    };
     let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&options.tls_cert_pem));
     let endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| invalid(e.to_string()))?
@@ -69,7 +72,10 @@ pub async fn connect(options: ClientOptions) -> Result<LdkServerClient, ClientEr
     let channel = endpoint
         .connect()
         .await
-        .map_err(|source| ClientError::Connect { url: url.clone(), source })?;
+        .map_err(|source| ClientError::Connect {
+            url: url.clone(),
+            source,
+        })?;
     let signing = SigningService::new(channel, options.api_key, options.sign_body);
     Ok(LightningNodeClient::new(signing)
         .max_decoding_message_size(MAX_REQUEST_BODY_BYTES)
@@ -95,7 +101,11 @@ pub struct SigningService<S> {
 impl<S> SigningService<S> {
     /// Wraps `inner`, signing with `key`.
     pub fn new(inner: S, key: ApiKey, sign_body: bool) -> Self {
-        Self { inner, key: Arc::new(key), sign_body }
+        Self {
+            inner,
+            key: Arc::new(key),
+            sign_body,
+        }
     }
 }
 
@@ -122,7 +132,9 @@ where
             let (mut parts, body) = request.into_parts();
             let bytes: Bytes = body.collect().await?.to_bytes();
             let signed = auth::sign(&key, auth::unix_now(), sign_body.then_some(&bytes[..]));
-            parts.headers.insert(AUTH_HEADER, HeaderValue::from_str(&signed)?);
+            parts
+                .headers
+                .insert(AUTH_HEADER, HeaderValue::from_str(&signed)?);
             let request = Request::from_parts(parts, Body::new(Full::new(bytes)));
             inner.call(request).await.map_err(Into::into)
         })

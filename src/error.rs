@@ -88,21 +88,46 @@ enum NodeErrorClass {
 fn node_error_class(error: &NodeError) -> NodeErrorClass {
     use NodeError::*;
     match error {
-        InvalidAddress | InvalidSocketAddress | InvalidPublicKey | InvalidSecretKey
-        | InvalidOfferId | InvalidNodeId | InvalidPaymentId | InvalidPaymentHash
-        | InvalidPaymentPreimage | InvalidPaymentSecret | InvalidAmount | InvalidInvoice
-        | InvalidOffer | InvalidRefund | InvalidChannelId | InvalidNetwork | InvalidUri
-        | InvalidQuantity | InvalidNodeAlias | InvalidDateTime | InvalidFeeRate
-        | UriParameterParsingFailed | InvalidBlindedPaths | AsyncPaymentServicesDisabled => {
-            NodeErrorClass::InvalidRequest
-        }
-        ConnectionFailed | InvoiceCreationFailed | InvoiceRequestCreationFailed
-        | OfferCreationFailed | RefundCreationFailed | PaymentSendingFailed
-        | InvalidCustomTlvs | ProbeSendingFailed | ChannelCreationFailed
-        | ChannelClosingFailed | ChannelSplicingFailed | ChannelConfigUpdateFailed
-        | DuplicatePayment | InsufficientFunds | UnsupportedCurrency | LiquidityFeeTooHigh => {
-            NodeErrorClass::Lightning
-        }
+        InvalidAddress
+        | InvalidSocketAddress
+        | InvalidPublicKey
+        | InvalidSecretKey
+        | InvalidOfferId
+        | InvalidNodeId
+        | InvalidPaymentId
+        | InvalidPaymentHash
+        | InvalidPaymentPreimage
+        | InvalidPaymentSecret
+        | InvalidAmount
+        | InvalidInvoice
+        | InvalidOffer
+        | InvalidRefund
+        | InvalidChannelId
+        | InvalidNetwork
+        | InvalidUri
+        | InvalidQuantity
+        | InvalidNodeAlias
+        | InvalidDateTime
+        | InvalidFeeRate
+        | UriParameterParsingFailed
+        | InvalidBlindedPaths
+        | AsyncPaymentServicesDisabled => NodeErrorClass::InvalidRequest,
+        ConnectionFailed
+        | InvoiceCreationFailed
+        | InvoiceRequestCreationFailed
+        | OfferCreationFailed
+        | RefundCreationFailed
+        | PaymentSendingFailed
+        | InvalidCustomTlvs
+        | ProbeSendingFailed
+        | ChannelCreationFailed
+        | ChannelClosingFailed
+        | ChannelSplicingFailed
+        | ChannelConfigUpdateFailed
+        | DuplicatePayment
+        | InsufficientFunds
+        | UnsupportedCurrency
+        | LiquidityFeeTooHigh => NodeErrorClass::Lightning,
         NotRunning => NodeErrorClass::NotRunning,
         _ => NodeErrorClass::Internal,
     }

@@ -7,12 +7,21 @@
 //! [`node`] owns the ldk-node lifecycle; [`metrics`] exports Prometheus series; [`client`] is the
 //! signing, certificate-pinning client the CLI and tests use.
 
+pub mod api;
+pub mod app;
 pub mod auth;
 pub mod client;
 pub mod codec;
+pub mod config;
+pub mod convert;
 pub mod error;
+pub mod events;
+pub mod logging;
 pub mod metrics;
 pub mod node;
 pub mod proto;
 pub mod secrets;
+pub mod server;
+pub mod shutdown;
+pub mod store;
 pub mod tls;

@@ -1,1 +1,29 @@
-fn main() {}
+//! `ldk-server`: runs one Lightning node and serves the LDK Server gRPC API.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let config = match ldk_server::config::load() {
+        Ok(config) => config,
+        Err(error) => error.exit(),
+    };
+    ldk_server::logging::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(ldk_server::app::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("ldk-server: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

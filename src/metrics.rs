@@ -94,11 +94,17 @@ impl UpstreamMetric {
     }
 
     fn is_counter(self) -> bool {
-        matches!(self, Self::Payments | Self::SuccessfulPayments | Self::FailedPayments)
+        matches!(
+            self,
+            Self::Payments | Self::SuccessfulPayments | Self::FailedPayments
+        )
     }
 
     fn index(self) -> usize {
-        Self::ALL.iter().position(|m| *m == self).unwrap_or_default()
+        Self::ALL
+            .iter()
+            .position(|m| *m == self)
+            .unwrap_or_default()
     }
 }
 
@@ -157,7 +163,10 @@ impl Collector for UpstreamCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        UpstreamMetric::ALL.iter().map(|metric| self.values.family(*metric)).collect()
+        UpstreamMetric::ALL
+            .iter()
+            .map(|metric| self.values.family(*metric))
+            .collect()
     }
 }
 
@@ -178,11 +187,19 @@ impl Metrics {
             let descs = UpstreamMetric::ALL
                 .iter()
                 .filter_map(|m| {
-                    Desc::new(m.name().to_owned(), m.help().to_owned(), vec![], Default::default())
-                        .ok()
+                    Desc::new(
+                        m.name().to_owned(),
+                        m.help().to_owned(),
+                        vec![],
+                        Default::default(),
+                    )
+                    .ok()
                 })
                 .collect();
-            let collector = UpstreamCollector { values: Arc::clone(&upstream), descs };
+            let collector = UpstreamCollector {
+                values: Arc::clone(&upstream),
+                descs,
+            };
             register(&registry, Box::new(collector));
         }
         let auth_failures = IntCounterVec::new(
@@ -200,7 +217,12 @@ impl Metrics {
         )
         .unwrap_or_else(|_| unreachable!("static metric definition is valid"));
         register(&registry, Box::new(events_dropped.clone()));
-        Self { registry, upstream, auth_failures, events_dropped }
+        Self {
+            registry,
+            upstream,
+            auth_failures,
+            events_dropped,
+        }
     }
 
     /// Upstream's twelve series.
@@ -232,17 +254,35 @@ impl Metrics {
     pub fn refresh_from_node(&self, node: &Node) {
         use UpstreamMetric::*;
         let values = &self.upstream;
-        values.set(Peers, node.list_peers().iter().filter(|p| p.is_connected).count() as i64);
+        values.set(
+            Peers,
+            node.list_peers().iter().filter(|p| p.is_connected).count() as i64,
+        );
         let payments = node.list_payments();
         values.set(Payments, payments.len() as i64);
         let count = |status| payments.iter().filter(|p| p.status == status).count() as i64;
-        values.set(PendingPayments, count(ldk_node::payment::PaymentStatus::Pending));
-        values.set(SuccessfulPayments, count(ldk_node::payment::PaymentStatus::Succeeded));
-        values.set(FailedPayments, count(ldk_node::payment::PaymentStatus::Failed));
+        values.set(
+            PendingPayments,
+            count(ldk_node::payment::PaymentStatus::Pending),
+        );
+        values.set(
+            SuccessfulPayments,
+            count(ldk_node::payment::PaymentStatus::Succeeded),
+        );
+        values.set(
+            FailedPayments,
+            count(ldk_node::payment::PaymentStatus::Failed),
+        );
         let channels = node.list_channels();
         values.set(Channels, channels.len() as i64);
-        values.set(PublicChannels, channels.iter().filter(|c| c.is_announced).count() as i64);
-        values.set(PrivateChannels, channels.iter().filter(|c| !c.is_announced).count() as i64);
+        values.set(
+            PublicChannels,
+            channels.iter().filter(|c| c.is_announced).count() as i64,
+        );
+        values.set(
+            PrivateChannels,
+            channels.iter().filter(|c| !c.is_announced).count() as i64,
+        );
         self.refresh_balances(node);
     }
 
@@ -251,10 +291,22 @@ impl Metrics {
         use UpstreamMetric::*;
         let balances = node.list_balances();
         let values = &self.upstream;
-        values.set(OnchainBalanceSats, balances.total_onchain_balance_sats as i64);
-        values.set(SpendableOnchainBalanceSats, balances.spendable_onchain_balance_sats as i64);
-        values.set(AnchorChannelsReserveSats, balances.total_anchor_channels_reserve_sats as i64);
-        values.set(LightningBalanceSats, balances.total_lightning_balance_sats as i64);
+        values.set(
+            OnchainBalanceSats,
+            balances.total_onchain_balance_sats as i64,
+        );
+        values.set(
+            SpendableOnchainBalanceSats,
+            balances.spendable_onchain_balance_sats as i64,
+        );
+        values.set(
+            AnchorChannelsReserveSats,
+            balances.total_anchor_channels_reserve_sats as i64,
+        );
+        values.set(
+            LightningBalanceSats,
+            balances.total_lightning_balance_sats as i64,
+        );
     }
 }
 

@@ -8,7 +8,9 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType, PKCS_ECDSA_P256_SHA256};
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, KeyPair, SanType, PKCS_ECDSA_P256_SHA256,
+};
 
 use crate::secrets::{check_secret_permissions, write_secret_file};
 
@@ -90,17 +92,28 @@ pub fn load_or_generate(settings: &TlsSettings) -> Result<TlsIdentity, TlsError>
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    fs::read(path).map_err(|source| TlsError::Io { path: path.to_owned(), source })
+    fs::read(path).map_err(|source| TlsError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn generate(settings: &TlsSettings) -> Result<(), TlsError> {
     let key_pair = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let params = certificate_params(&settings.hosts)?;
     let cert = params.self_signed(&key_pair)?;
-    write_secret_file(&settings.key_path, key_pair.serialize_pem().as_bytes())
-        .map_err(|source| TlsError::Io { path: settings.key_path.clone(), source })?;
-    write_public_file(&settings.cert_path, cert.pem().as_bytes())
-        .map_err(|source| TlsError::Io { path: settings.cert_path.clone(), source })?;
+    write_secret_file(&settings.key_path, key_pair.serialize_pem().as_bytes()).map_err(
+        |source| TlsError::Io {
+            path: settings.key_path.clone(),
+            source,
+        },
+    )?;
+    write_public_file(&settings.cert_path, cert.pem().as_bytes()).map_err(|source| {
+        TlsError::Io {
+            path: settings.cert_path.clone(),
+            source,
+        }
+    })?;
     Ok(())
 }
 
@@ -112,10 +125,17 @@ fn certificate_params(extra_hosts: &[String]) -> Result<CertificateParams, rcgen
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::minutes(1);
     params.not_after = now + time::Duration::days(365 * GENERATED_CERT_VALIDITY_YEARS);
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     names.extend(extra_hosts.iter().cloned());
     names.dedup();
-    params.subject_alt_names = names.iter().map(|host| san_for(host)).collect::<Result<_, _>>()?;
+    params.subject_alt_names = names
+        .iter()
+        .map(|host| san_for(host))
+        .collect::<Result<_, _>>()?;
     Ok(params)
 }
 

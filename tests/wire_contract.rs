@@ -40,20 +40,30 @@ fn contract_rows() -> BTreeSet<Row> {
 }
 
 fn contract_rpcs() -> BTreeSet<(String, String, String, String, String)> {
-    let services = CONTRACT.split("### services").nth(1).expect("services section");
+    let services = CONTRACT
+        .split("### services")
+        .nth(1)
+        .expect("services section");
     let services = services.split("### counts").next().expect("services end");
     services
         .lines()
         .filter(|line| !line.is_empty() && !line.starts_with("service\t"))
         .map(|line| {
             let c: Vec<&str> = line.split('\t').collect();
-            (c[0].into(), c[1].into(), c[2].into(), c[3].into(), c[4].into())
+            (
+                c[0].into(),
+                c[1].into(),
+                c[2].into(),
+                c[3].into(),
+                c[4].into(),
+            )
         })
         .collect()
 }
 
 fn descriptor_set() -> FileDescriptorSet {
-    FileDescriptorSet::decode(ldk_server::proto::FILE_DESCRIPTOR_SET).expect("descriptor set decodes")
+    FileDescriptorSet::decode(ldk_server::proto::FILE_DESCRIPTOR_SET)
+        .expect("descriptor set decodes")
 }
 
 fn scalar_name(kind: Type) -> &'static str {
@@ -84,15 +94,22 @@ fn type_name(field: &FieldDescriptorProto) -> String {
     }
 }
 
-fn map_entry<'a>(message: &'a DescriptorProto, field: &FieldDescriptorProto) -> Option<&'a DescriptorProto> {
+fn map_entry<'a>(
+    message: &'a DescriptorProto,
+    field: &FieldDescriptorProto,
+) -> Option<&'a DescriptorProto> {
     let entry_name = field.type_name().rsplit('.').next()?;
-    message
-        .nested_type
-        .iter()
-        .find(|nested| nested.name() == entry_name && nested.options.as_ref().is_some_and(|o| o.map_entry()))
+    message.nested_type.iter().find(|nested| {
+        nested.name() == entry_name && nested.options.as_ref().is_some_and(|o| o.map_entry())
+    })
 }
 
-fn field_row(file: &str, package: &str, message: &DescriptorProto, field: &FieldDescriptorProto) -> Row {
+fn field_row(
+    file: &str,
+    package: &str,
+    message: &DescriptorProto,
+    field: &FieldDescriptorProto,
+) -> Row {
     let (kind, label) = if let Some(entry) = map_entry(message, field) {
         let key = type_name(&entry.field[0]);
         let value = type_name(&entry.field[1]);
@@ -163,8 +180,15 @@ fn every_message_field_and_enum_value_matches_the_contract() {
     let actual = compiled_rows();
     let missing: Vec<_> = expected.difference(&actual).collect();
     let extra: Vec<_> = actual.difference(&expected).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing from proto/: {missing:#?}\nnot in the contract: {extra:#?}");
-    assert_eq!(expected.len(), 456, "the contract has 391 fields, 46 enum values, 19 empty messages");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing from proto/: {missing:#?}\nnot in the contract: {extra:#?}"
+    );
+    assert_eq!(
+        expected.len(),
+        456,
+        "the contract has 391 fields, 46 enum values, 19 empty messages"
+    );
 }
 
 #[test]
@@ -176,7 +200,12 @@ fn message_and_enum_counts_match_the_contract() {
         .file
         .iter()
         .flat_map(|f| &f.message_type)
-        .map(|m| m.oneof_decl.iter().filter(|o| !o.name().starts_with('_')).count())
+        .map(|m| {
+            m.oneof_decl
+                .iter()
+                .filter(|o| !o.name().starts_with('_'))
+                .count()
+        })
         .sum();
     assert_eq!((messages, enums, oneofs), (138, 9, 15));
 }

@@ -43,7 +43,7 @@ fn event_stream(
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.wait_for(|stopping| *stopping) => {
+                _ = crate::shutdown::requested(&mut shutdown) => {
                     return Some((Err(shutting_down()), None));
                 }
                 received = receiver.recv() => match received {

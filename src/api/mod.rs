@@ -45,6 +45,8 @@ pub struct ApiContext {
     pub network: Network,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Whether gossip comes over P2P (no Rapid Gossip Sync server), which shows in our features.
+    pub gossip_via_p2p: bool,
 }
 
 impl ApiContext {

@@ -55,7 +55,10 @@ impl<S> Layer<S> for GatewayLayer {
     type Service = Gateway<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Gateway { inner, state: Arc::clone(&self.state) }
+        Gateway {
+            inner,
+            state: Arc::clone(&self.state),
+        }
     }
 }
 
@@ -97,7 +100,10 @@ where
 }
 
 /// Buffers the body within the size limit and verifies its signature.
-async fn authenticate(state: &GatewayState, request: Request<Body>) -> Result<Request<Body>, Status> {
+async fn authenticate(
+    state: &GatewayState,
+    request: Request<Body>,
+) -> Result<Request<Body>, Status> {
     if declared_length(&request).is_some_and(|length| length > MAX_REQUEST_BODY_BYTES as u64) {
         return Err(body_too_large());
     }
@@ -114,9 +120,13 @@ async fn authenticate(state: &GatewayState, request: Request<Body>) -> Result<Re
         })?
         .to_bytes();
     let header = parts.headers.get(AUTH_HEADER).map(HeaderValue::as_bytes);
-    if let Err(error) =
-        auth::verify(&state.api_key, header, &bytes, auth::unix_now(), state.require_body_signature)
-    {
+    if let Err(error) = auth::verify(
+        &state.api_key,
+        header,
+        &bytes,
+        auth::unix_now(),
+        state.require_body_signature,
+    ) {
         state.metrics.record_auth_failure(error.reason());
         return Err(Status::unauthenticated(error.to_string()));
     }
@@ -124,7 +134,13 @@ async fn authenticate(state: &GatewayState, request: Request<Body>) -> Result<Re
 }
 
 fn declared_length(request: &Request<Body>) -> Option<u64> {
-    request.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn body_too_large() -> Status {
@@ -138,12 +154,16 @@ fn metrics_response(state: &GatewayState, request: &Request<Body>) -> Response<B
         return plain_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     }
     if let Some(expected) = &state.metrics_authorization {
-        let given = request.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
         if !given.is_some_and(|given| constant_time_eq(given, expected.as_bytes())) {
             let mut response = plain_response(StatusCode::UNAUTHORIZED, "Unauthorized");
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"metrics\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"metrics\""),
+            );
             return response;
         }
     }
@@ -161,7 +181,9 @@ fn metrics_response(state: &GatewayState, request: &Request<Body>) -> Response<B
 fn plain_response(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::new(Full::new(Bytes::from_static(text.as_bytes()))));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     response
 }
 
@@ -174,5 +196,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn basic_authorization(username: &str, password: &str) -> String {
     use base64::Engine;
     let credentials = format!("{username}:{password}");
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    )
 }

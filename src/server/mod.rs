@@ -22,7 +22,8 @@ pub async fn serve(
     api: ApiService,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
-    let tls = ServerTlsConfig::new().identity(Identity::from_pem(&identity.cert_pem, &identity.key_pem));
+    let tls =
+        ServerTlsConfig::new().identity(Identity::from_pem(&identity.cert_pem, &identity.key_pem));
     let service = LightningNodeServer::new(api)
         .max_decoding_message_size(MAX_REQUEST_BODY_BYTES)
         .max_encoding_message_size(usize::MAX);

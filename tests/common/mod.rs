@@ -16,7 +16,10 @@ pub const SERVER_BIN: &str = env!("CARGO_BIN_EXE_ldk-server");
 
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// A running `ldk-server` process and the files it made.
@@ -62,7 +65,13 @@ impl ServerProcess {
             .stderr(log)
             .spawn()
             .expect("spawn ldk-server");
-        let mut server = Self { child: Some(child), dir, grpc_address, network, config_path };
+        let mut server = Self {
+            child: Some(child),
+            dir,
+            grpc_address,
+            network,
+            config_path,
+        };
         server.wait_for_files();
         server
     }
@@ -120,10 +129,18 @@ impl ServerProcess {
     fn wait_for_files(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !(self.api_key_path().exists() && self.storage().join("tls.crt").exists()) {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("ldk-server exited early with {status}:\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "server did not create its files:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "server did not create its files:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -131,7 +148,10 @@ impl ServerProcess {
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -171,5 +191,8 @@ pub fn run_to_exit(args: &[&str], cwd: &Path) -> (i32, String) {
         .stdin(Stdio::null())
         .output()
         .expect("run ldk-server");
-    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }

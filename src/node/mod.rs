@@ -7,6 +7,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+pub mod builder;
+
 use ldk_node::Node;
 use tokio::sync::watch;
 
@@ -53,7 +55,9 @@ impl NodeHandle {
     pub fn running(&self) -> ApiResult<Arc<Node>> {
         match &*self.read() {
             NodeState::Running(node) => Ok(Arc::clone(node)),
-            NodeState::Starting(reason) => Err(ApiError::Unavailable(format!("node starting: {reason}"))),
+            NodeState::Starting(reason) => {
+                Err(ApiError::Unavailable(format!("node starting: {reason}")))
+            }
             NodeState::Stopping => Err(ApiError::Unavailable("server shutting down".to_owned())),
         }
     }
@@ -87,12 +91,17 @@ impl NodeHandle {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, NodeState> {
-        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn replace(&self, new_state: NodeState) -> NodeState {
         let old = {
-            let mut state = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut state = self
+                .state
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             std::mem::replace(&mut *state, new_state)
         };
         self.changes.send_modify(|generation| *generation += 1);
@@ -138,7 +147,7 @@ where
         }
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return Ok(None),
+            _ = crate::shutdown::requested(&mut shutdown) => return Ok(None),
         }
         delay = (delay * 2).min(MAX_RETRY_DELAY);
     }

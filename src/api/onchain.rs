@@ -1,0 +1,40 @@
+//! On-chain wallet RPCs: OnchainReceive, OnchainSend.
+
+use super::ApiContext;
+use crate::convert::parse;
+use crate::error::{ApiError, ApiResult};
+use crate::proto::api::onchain_send_request::Amount;
+use crate::proto::api::*;
+
+/// OnchainReceive: a fresh address of the node's wallet.
+pub async fn receive(
+    ctx: &ApiContext,
+    _request: OnchainReceiveRequest,
+) -> ApiResult<OnchainReceiveResponse> {
+    ctx.blocking(|node| {
+        Ok(OnchainReceiveResponse {
+            address: node.onchain_payment().new_address()?.to_string(),
+        })
+    })
+    .await
+}
+
+/// OnchainSend: an amount, or everything spendable (keeping anchor reserves), to an address.
+pub async fn send(ctx: &ApiContext, request: OnchainSendRequest) -> ApiResult<OnchainSendResponse> {
+    let address = parse::onchain_address("address", &request.address, ctx.network)?;
+    let fee_rate = parse::fee_rate_sat_per_vb("fee_rate_sat_per_vb", request.fee_rate_sat_per_vb)?;
+    let amount = request
+        .amount
+        .ok_or_else(|| ApiError::missing_field("amount_sats or all_funds"))?;
+    ctx.blocking(move |node| {
+        let wallet = node.onchain_payment();
+        let txid = match amount {
+            Amount::AmountSats(sats) => wallet.send_to_address(&address, sats, fee_rate)?,
+            Amount::AllFunds(_) => wallet.send_all_to_address(&address, true, fee_rate)?,
+        };
+        Ok(OnchainSendResponse {
+            txid: txid.to_string(),
+        })
+    })
+    .await
+}

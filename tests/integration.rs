@@ -1,0 +1,610 @@
+//! Integration tests that need no bitcoind: the real `ldk-server` binary on a temporary
+//! directory, configured with a chain source that cannot be reached, so the API is served while
+//! the node keeps retrying its start.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes};
+use common::{free_port, run_to_exit, ServerProcess};
+use http_body_util::BodyExt;
+use ldk_server::auth::{self, ApiKey};
+use ldk_server::client::{connect, SigningService};
+use ldk_server::proto::api::lightning_node_client::LightningNodeClient;
+use ldk_server::proto::api::*;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Code, Status};
+
+/// A regtest server whose bitcoind RPC port is closed: the node never starts.
+fn unreachable_chain_config(extra: &str) -> String {
+    format!(
+        r#"
+[node]
+network = "regtest"
+grpc_service_address = "{{grpc}}"
+
+[storage.disk]
+dir_path = "{{storage}}"
+
+[bitcoind]
+rpc_address = "127.0.0.1:{port}"
+rpc_user = "user"
+rpc_password = "password"
+
+[log]
+level = "debug"
+log_to_file = false
+
+{extra}
+"#,
+        port = free_port()
+    )
+}
+
+fn start_server(extra: &str) -> ServerProcess {
+    ServerProcess::start(&unreachable_chain_config(extra))
+}
+
+async fn plain_channel(server: &ServerProcess) -> Channel {
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(server.cert_pem()));
+    Endpoint::from_shared(format!("https://{}", server.grpc_address))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .expect("TLS connection with the pinned certificate")
+}
+
+/// Calls DecodeInvoice (which needs no running node) with a hand-made `x-auth` value.
+async fn call_with_auth(server: &ServerProcess, x_auth: Option<String>) -> Result<(), Status> {
+    let mut client = LightningNodeClient::new(plain_channel(server).await);
+    let mut request = tonic::Request::new(DecodeOfferRequest {
+        offer: "lno1qgsyxjtl6luzd9t3pr62xr7eemp6awnejusgf6gw45q75vcfqqqqqqq".into(),
+    });
+    if let Some(value) = x_auth {
+        request
+            .metadata_mut()
+            .insert("x-auth", value.parse().unwrap());
+    }
+    match client.decode_offer(request).await {
+        Ok(_) => Ok(()),
+        // The offer is junk: INVALID_ARGUMENT proves the request got past authentication.
+        Err(status) if status.code() == Code::InvalidArgument => Ok(()),
+        Err(status) => Err(status),
+    }
+}
+
+#[tokio::test]
+async fn hmac_forms_and_auth_failures() {
+    let server = start_server("");
+    let key = server.api_key();
+    let now = auth::unix_now();
+
+    // The documented form (timestamp only) over a plain tonic client.
+    assert!(call_with_auth(&server, Some(auth::sign(&key, now, None)))
+        .await
+        .is_ok());
+    // The body-signing form, as upstream's client and ours send it.
+    let mut client = server.client().await;
+    let error = client
+        .get_node_info(GetNodeInfoRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable, "{error:?}");
+    // And the timestamp-only form through our client too.
+    let mut options = server.client_options();
+    options.sign_body = false;
+    let mut client = connect(options).await.unwrap();
+    assert_eq!(
+        client
+            .get_node_info(GetNodeInfoRequest {})
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unavailable
+    );
+
+    let unauthenticated = |result: Result<(), Status>, what: &str| {
+        let status = result.expect_err(what);
+        assert_eq!(status.code(), Code::Unauthenticated, "{what}: {status:?}");
+        status.message().to_owned()
+    };
+    let message = unauthenticated(call_with_auth(&server, None).await, "missing header");
+    assert!(message.contains("missing"), "{message}");
+    for malformed in ["HMAC", "Bearer abc", "HMAC 12:zz", "HMAC x:00"] {
+        let message = unauthenticated(
+            call_with_auth(&server, Some(malformed.into())).await,
+            malformed,
+        );
+        assert!(message.contains("format"), "{malformed}: {message}");
+    }
+    let wrong_key = ApiKey::from_file_bytes(&[9u8; 32]);
+    let message = unauthenticated(
+        call_with_auth(&server, Some(auth::sign(&wrong_key, now, None))).await,
+        "wrong key",
+    );
+    assert!(message.contains("HMAC"), "{message}");
+    for skew in [-61i64, 61] {
+        let ts = (now as i64 + skew) as u64;
+        let message = unauthenticated(
+            call_with_auth(&server, Some(auth::sign(&key, ts, None))).await,
+            "skewed",
+        );
+        assert!(message.contains("60 s"), "{message}");
+    }
+
+    // Failures are counted by reason.
+    let metrics = scrape_metrics(&server, None).await.1;
+    assert!(
+        metrics.contains("ldk_server_auth_failures_total{reason=\"expired\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn require_body_signature_rejects_the_timestamp_only_form() {
+    let server = start_server("[auth]\nrequire_body_signature = true\n");
+    let now = auth::unix_now();
+    let status = call_with_auth(&server, Some(auth::sign(&server.api_key(), now, None)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let mut client = server.client().await;
+    assert_eq!(
+        client
+            .get_node_info(GetNodeInfoRequest {})
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unavailable
+    );
+}
+
+#[tokio::test]
+async fn tls_requires_the_pinned_certificate() {
+    let server = start_server("");
+    // A client that trusts some other certificate must fail the handshake.
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let mut options = server.client_options();
+    options.tls_cert_pem = other.cert.pem().into_bytes();
+    let result = connect(options).await;
+    assert!(
+        result.is_err(),
+        "a client pinned to another certificate connected"
+    );
+    // The pinned certificate works, also by host name.
+    let mut options = server.client_options();
+    options.base_url = format!("localhost:{}", server.grpc_address.port());
+    let mut client = connect(options).await.expect("pinned connection by name");
+    assert_eq!(
+        client
+            .get_node_info(GetNodeInfoRequest {})
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unavailable
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_created_owner_read_only() {
+    let server = start_server("");
+    for path in [
+        server.api_key_path(),
+        server.storage().join("tls.key"),
+        server.storage().join("keys_mnemonic"),
+    ] {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o400, "{}", path.display());
+    }
+    assert_eq!(std::fs::read(server.api_key_path()).unwrap().len(), 32);
+    let key = std::fs::read_to_string(server.storage().join("tls.key")).unwrap();
+    assert!(
+        key.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "PKCS#8 PEM expected"
+    );
+}
+
+#[tokio::test]
+async fn node_rpcs_are_unavailable_while_the_chain_source_is_down() {
+    let mut server = start_server("");
+    let mut client = server.client().await;
+    let status = client
+        .get_balances(GetBalancesRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        status.message().starts_with("node starting"),
+        "{}",
+        status.message()
+    );
+    // Still retrying a few seconds later, with the reason.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = client
+        .list_channels(ListChannelsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        status.message().contains("retrying"),
+        "{}",
+        status.message()
+    );
+    // SIGTERM while starting still exits cleanly.
+    let exit = server.stop().expect("exit status");
+    assert!(exit.success(), "exit status {exit:?}:\n{}", server.log());
+}
+
+/// Codec that sends raw bytes as the message and reads the reply raw.
+#[derive(Default, Clone)]
+struct RawCodec;
+struct RawEncoder;
+struct RawDecoder;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl Encoder for RawEncoder {
+    type Item = Bytes;
+    type Error = Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+async fn raw_call(server: &ServerProcess, path: &str, body: Bytes) -> Result<Bytes, Status> {
+    let signing = SigningService::new(plain_channel(server).await, server.api_key(), true);
+    let mut grpc = tonic::client::Grpc::new(signing).max_encoding_message_size(64 * 1024 * 1024);
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unknown(e.to_string()))?;
+    let path = http::uri::PathAndQuery::from_maybe_shared(path).unwrap();
+    grpc.unary(tonic::Request::new(body), path, RawCodec)
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn transport_errors_have_the_right_status() {
+    let server = start_server("");
+    let status = raw_call(&server, "/api.LightningNode/NoSuchMethod", Bytes::new())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+
+    // Field 1 of DecodeInvoiceRequest is a string; a varint there is not valid protobuf for it.
+    let garbage = Bytes::from_static(&[0x08, 0x96, 0x01, 0xff, 0xff]);
+    let status = raw_call(&server, "/api.LightningNode/DecodeInvoice", garbage)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("malformed"),
+        "{}",
+        status.message()
+    );
+
+    let huge = Bytes::from(vec![0u8; 11 * 1024 * 1024]);
+    let status = raw_call(&server, "/api.LightningNode/DecodeInvoice", huge)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("too large"),
+        "{}",
+        status.message()
+    );
+
+    // Bolt11SendUnderpaying cannot work on ldk-node 0.7 and says so.
+    let mut client = server.client().await;
+    let status = client
+        .bolt11_send_underpaying(Bolt11SendUnderpayingRequest {
+            invoice: "x".into(),
+            amount_msat: 1,
+            route_parameters: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert!(
+        status.message().contains("ldk-node 0.7"),
+        "{}",
+        status.message()
+    );
+}
+
+async fn scrape_metrics(server: &ServerProcess, authorization: Option<&str>) -> (u16, String) {
+    use tower::ServiceExt;
+    let channel = plain_channel(server).await;
+    let mut request = http::Request::get(format!("https://{}/metrics", server.grpc_address));
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let request = request.body(tonic::body::Body::empty()).unwrap();
+    let response = channel.oneshot(request).await.expect("metrics request");
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn metrics_endpoint_with_and_without_basic_auth() {
+    let open = start_server("[metrics]\nenabled = true\npoll_metrics_interval = 1\n");
+    let (status, body) = scrape_metrics(&open, None).await;
+    assert_eq!(status, 200);
+    for name in [
+        "ldk_server_total_peers_count",
+        "ldk_server_total_payments_count",
+        "ldk_server_total_pending_payments_count",
+        "ldk_server_total_successful_payments_count",
+        "ldk_server_total_failed_payments_count",
+        "ldk_server_total_channels_count",
+        "ldk_server_total_public_channels_count",
+        "ldk_server_total_private_channels_count",
+        "ldk_server_total_onchain_balance_sats",
+        "ldk_server_spendable_onchain_balance_sats",
+        "ldk_server_total_anchor_channels_reserve_sats",
+        "ldk_server_total_lightning_balance_sats",
+    ] {
+        assert!(
+            body.contains(&format!("\n{name} 0\n")),
+            "{name} missing:\n{body}"
+        );
+    }
+    assert!(
+        body.contains("# TYPE ldk_server_total_payments_count counter"),
+        "{body}"
+    );
+
+    let guarded =
+        start_server("[metrics]\nenabled = true\nusername = \"prom\"\npassword = \"s3cret\"\n");
+    let (status, _) = scrape_metrics(&guarded, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = scrape_metrics(&guarded, Some("Basic cHJvbTp3cm9uZw==")).await;
+    assert_eq!(status, 401);
+    let good = ldk_server::server::gateway::basic_authorization("prom", "s3cret");
+    let (status, body) = scrape_metrics(&guarded, Some(&good)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("ldk_server_total_channels_count"));
+
+    let disabled = start_server("");
+    assert_eq!(scrape_metrics(&disabled, None).await.0, 404);
+}
+
+#[tokio::test]
+async fn decode_and_verify_known_vectors() {
+    use ldk_node::bitcoin::hashes::{sha256, Hash};
+    use ldk_node::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+    use ldk_node::lightning_invoice::{Currency, InvoiceBuilder};
+
+    let server = start_server("");
+    let mut client = server.client().await;
+    let secp = Secp256k1::new();
+    let secret = SecretKey::from_slice(&[0x11; 32]).unwrap();
+    let public = PublicKey::from_secret_key(&secp, &secret);
+
+    // A BOLT 11 invoice made with a fixed key, hash and time.
+    let payment_hash = sha256::Hash::from_slice(&[0x01; 32]).unwrap();
+    let invoice = InvoiceBuilder::new(Currency::Regtest)
+        .description("coffee".into())
+        .payment_hash(payment_hash)
+        .payment_secret(ldk_node::lightning_types::payment::PaymentSecret(
+            [0x02; 32],
+        ))
+        .duration_since_epoch(Duration::from_secs(1_700_000_000))
+        .expiry_time(Duration::from_secs(600))
+        .min_final_cltv_expiry_delta(144)
+        .amount_milli_satoshis(123_456)
+        .build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &secret))
+        .unwrap();
+    let decoded = client
+        .decode_invoice(DecodeInvoiceRequest {
+            invoice: invoice.to_string(),
+        })
+        .await
+        .expect("decode invoice")
+        .into_inner();
+    assert_eq!(decoded.destination, public.to_string());
+    assert_eq!(decoded.payment_hash, hex::encode([0x01; 32]));
+    assert_eq!(decoded.payment_secret, hex::encode([0x02; 32]));
+    assert_eq!(decoded.amount_msat, Some(123_456));
+    assert_eq!(decoded.timestamp, 1_700_000_000);
+    assert_eq!(decoded.expiry, 600);
+    assert_eq!(decoded.description.as_deref(), Some("coffee"));
+    assert_eq!(decoded.min_final_cltv_expiry_delta, 144);
+    assert_eq!(decoded.currency, "regtest");
+    assert!(decoded.is_expired);
+    assert!(
+        decoded
+            .features
+            .get(&14)
+            .or(decoded.features.get(&15))
+            .is_some(),
+        "payment_secret feature"
+    );
+
+    let bad = client
+        .decode_invoice(DecodeInvoiceRequest {
+            invoice: "lnbc1garbage".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+
+    // A BOLT 12 offer made with a fixed signing key.
+    let offer = ldk_node::lightning::offers::offer::OfferBuilder::new(public)
+        .description("tea".into())
+        .amount_msats(5_000)
+        .issuer("shop".into())
+        .build()
+        .unwrap();
+    let decoded = client
+        .decode_offer(DecodeOfferRequest {
+            offer: offer.to_string(),
+        })
+        .await
+        .expect("decode offer")
+        .into_inner();
+    assert_eq!(decoded.description.as_deref(), Some("tea"));
+    assert_eq!(decoded.issuer.as_deref(), Some("shop"));
+    assert_eq!(decoded.issuer_signing_pubkey, Some(public.to_string()));
+    assert_eq!(decoded.offer_id, hex::encode(offer.id().0));
+    assert!(!decoded.is_expired);
+    let bad = client
+        .decode_offer(DecodeOfferRequest {
+            offer: "lno1nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+
+    // VerifySignature against a signature made with the same key.
+    let message = b"ldk-server signs this".to_vec();
+    let signature = ldk_node::lightning::util::message_signing::sign(&message, &secret);
+    let verify = |message: Vec<u8>, signature: String| VerifySignatureRequest {
+        message,
+        signature,
+        public_key: public.to_string(),
+    };
+    let ok = client
+        .verify_signature(verify(message.clone(), signature.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ok.valid);
+    let tampered = client
+        .verify_signature(verify(b"something else".to_vec(), signature))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!tampered.valid);
+    let status = client
+        .verify_signature(VerifySignatureRequest {
+            message,
+            signature: "x".into(),
+            public_key: "02zz".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("public_key"),
+        "{}",
+        status.message()
+    );
+}
+
+const UPSTREAM_STYLE_CONFIG: &str = r#"
+# Every section an upstream ldk-server config uses, with upstream's key names.
+[node]
+network = "regtest"
+listening_addresses = ["127.0.0.1:{p2p}"]
+announcement_addresses = ["127.0.0.1:{p2p}"]
+grpc_service_address = "{grpc}"
+alias = "upstream-style"
+pathfinding_scores_source_url = ""
+
+[storage.disk]
+dir_path = "{storage}"
+
+[bitcoind]
+rpc_address = "localhost:{rpc}"
+rpc_user = "polaruser"
+rpc_password = "polarpass"
+
+[log]
+level = "Debug"
+log_to_file = false
+max_size_mb = 50
+rotation_interval_hours = 24
+max_files = 5
+
+[tls]
+hosts = ["example.com", "10.0.0.1"]
+
+[liquidity.lsps2_service]
+advertise_service = false
+channel_opening_fee_ppm = 1000
+channel_over_provisioning_ppm = 500000
+min_channel_opening_fee_msat = 10000000
+min_channel_lifetime = 4320
+max_client_to_self_delay = 1440
+min_payment_size_msat = 10000000
+max_payment_size_msat = 25000000000
+client_trusts_lsp = true
+disable_client_reserve = false
+
+[metrics]
+enabled = true
+poll_metrics_interval = 60
+"#;
+
+#[tokio::test]
+async fn an_upstream_style_config_file_is_accepted_as_is() {
+    let config = UPSTREAM_STYLE_CONFIG
+        .replace("{p2p}", &free_port().to_string())
+        .replace("{rpc}", &free_port().to_string());
+    let server = ServerProcess::start(&config);
+    let mut client = server.client().await;
+    assert_eq!(
+        client
+            .get_node_info(GetNodeInfoRequest {})
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unavailable
+    );
+    let cert = std::fs::read_to_string(server.storage().join("tls.crt")).unwrap();
+    assert!(cert.contains("BEGIN CERTIFICATE"));
+}
+
+#[test]
+fn bad_configuration_exits_78_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[node]\nnetwork = \"regtest\"\nfrobnicate = 1\n", "frobnicate"),
+        ("[node]\nnetwork = \"regtest\"\n[esplora]\nserver_url = \"http://127.0.0.1:1\"\n[tor]\nproxy_address = \"127.0.0.1:9050\"\n", "tor"),
+        ("[node]\nnetwork = \"regtest\"\nenable_zero_fee_commitments = true\n[esplora]\nserver_url = \"http://127.0.0.1:1\"\n", "enable_zero_fee_commitments"),
+        ("[node]\nnetwork = \"nonet\"\n", "node.network"),
+        ("[node]\nnetwork = \"regtest\"\n", "chain source"),
+    ];
+    for (body, key) in cases {
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, body).unwrap();
+        let (code, stderr) = run_to_exit(&[path.to_str().unwrap()], dir.path());
+        assert_eq!(code, 78, "{body}\n{stderr}");
+        assert!(
+            stderr.to_lowercase().contains(&key.to_lowercase()),
+            "{key} not named in: {stderr}"
+        );
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "one line expected: {stderr}"
+        );
+    }
+}
