@@ -19,6 +19,9 @@ use crate::store::PaymentStore;
 use crate::tls::{self, TlsSettings};
 use crate::{events, server};
 
+/// How long open calls and connections may take to finish once shutdown begins.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs the server until SIGTERM or SIGINT; returns an error message if it cannot run.
 pub async fn run(config: Config) -> Result<(), String> {
     let config = Arc::new(config);
@@ -124,10 +127,14 @@ pub async fn run(config: Config) -> Result<(), String> {
         stop_node(node).await;
     }
     node_task.abort();
-    match server_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!(%error, "the gRPC server failed"),
-        Err(error) => tracing::error!(%error, "the gRPC server task failed"),
+    match tokio::time::timeout(DRAIN_TIMEOUT, server_task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(error))) => tracing::error!(%error, "the gRPC server failed"),
+        Ok(Err(error)) => tracing::error!(%error, "the gRPC server task failed"),
+        Err(_) => tracing::warn!(
+            timeout_secs = DRAIN_TIMEOUT.as_secs(),
+            "clients kept connections open past the drain timeout; closing them"
+        ),
     }
     outcome
 }

@@ -56,7 +56,12 @@ async fn plain_channel(server: &ServerProcess) -> Channel {
         .unwrap()
         .connect()
         .await
-        .expect("TLS connection with the pinned certificate")
+        .unwrap_or_else(|e| {
+            panic!(
+                "TLS connection with the pinned certificate: {e:?}\n{}",
+                server.log()
+            )
+        })
 }
 
 /// Calls DecodeInvoice (which needs no running node) with a hand-made `x-auth` value.
@@ -80,7 +85,7 @@ async fn call_with_auth(server: &ServerProcess, x_auth: Option<String>) -> Resul
 
 #[tokio::test]
 async fn hmac_forms_and_auth_failures() {
-    let server = start_server("");
+    let server = start_server("[metrics]\nenabled = true\n");
     let key = server.api_key();
     let now = auth::unix_now();
 
@@ -129,7 +134,9 @@ async fn hmac_forms_and_auth_failures() {
     );
     assert!(message.contains("HMAC"), "{message}");
     for skew in [-61i64, 61] {
-        let ts = (now as i64 + skew) as u64;
+        // Sign right after a second begins, so the call reaches the server within that second.
+        wait_for_start_of_second().await;
+        let ts = (auth::unix_now() as i64 + skew) as u64;
         let message = unauthenticated(
             call_with_auth(&server, Some(auth::sign(&key, ts, None))).await,
             "skewed",
@@ -143,6 +150,16 @@ async fn hmac_forms_and_auth_failures() {
         metrics.contains("ldk_server_auth_failures_total{reason=\"expired\"} 2"),
         "{metrics}"
     );
+}
+
+async fn wait_for_start_of_second() {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let into_second = since_epoch.subsec_millis() as u64;
+    if into_second > 100 {
+        tokio::time::sleep(Duration::from_millis(1_000 - into_second + 5)).await;
+    }
 }
 
 #[tokio::test]
@@ -282,7 +299,7 @@ async fn raw_call(server: &ServerProcess, path: &str, body: Bytes) -> Result<Byt
     grpc.ready()
         .await
         .map_err(|e| Status::unknown(e.to_string()))?;
-    let path = http::uri::PathAndQuery::from_maybe_shared(path).unwrap();
+    let path: http::uri::PathAndQuery = path.parse().unwrap();
     grpc.unary(tonic::Request::new(body), path, RawCodec)
         .await
         .map(|r| r.into_inner())

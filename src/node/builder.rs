@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ldk_node::bip39::Mnemonic;
 use ldk_node::{BuildError, Builder, Node};
 
-use super::StartFailure;
+use super::{chain_probe, StartFailure};
 use crate::config::{ChainSource, Config};
 use crate::secrets::{check_secret_permissions, write_new_file_with_mode};
 
@@ -34,6 +34,9 @@ pub fn build_and_start(
     mnemonic: &Mnemonic,
     runtime: &tokio::runtime::Handle,
 ) -> Result<Arc<Node>, StartFailure> {
+    runtime
+        .block_on(chain_probe::probe(&config.chain_source, config.network))
+        .map_err(|reason| StartFailure::Transient(format!("waiting for chain source: {reason}")))?;
     let builder = configure_builder(config, mnemonic, runtime)?;
     let node = Arc::new(builder.build().map_err(classify_build_error)?);
     node.start()

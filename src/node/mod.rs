@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 pub mod builder;
+pub mod chain_probe;
 
 use ldk_node::Node;
 use tokio::sync::watch;

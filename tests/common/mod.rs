@@ -73,6 +73,7 @@ impl ServerProcess {
             config_path,
         };
         server.wait_for_files();
+        server.wait_for_listener();
         server
     }
 
@@ -139,6 +140,28 @@ impl ServerProcess {
             assert!(
                 Instant::now() < deadline,
                 "server did not create its files:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for_listener(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::net::TcpStream::connect(self.grpc_address).is_ok() {
+                break;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("ldk-server exited early with {status}:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not listen:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
