@@ -8,8 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes};
-use common::{free_port, run_to_exit, ServerProcess};
-use http_body_util::BodyExt;
+use common::{free_port, run_to_exit, scrape_metrics, ServerProcess};
 use ldk_server::auth::{self, ApiKey};
 use ldk_server::client::{connect, SigningService};
 use ldk_server::proto::api::lightning_node_client::LightningNodeClient;
@@ -352,20 +351,6 @@ async fn transport_errors_have_the_right_status() {
         "{}",
         status.message()
     );
-}
-
-async fn scrape_metrics(server: &ServerProcess, authorization: Option<&str>) -> (u16, String) {
-    use tower::ServiceExt;
-    let channel = plain_channel(server).await;
-    let mut request = http::Request::get(format!("https://{}/metrics", server.grpc_address));
-    if let Some(value) = authorization {
-        request = request.header("authorization", value);
-    }
-    let request = request.body(tonic::body::Body::empty()).unwrap();
-    let response = channel.oneshot(request).await.expect("metrics request");
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod chain;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -218,4 +220,28 @@ pub fn run_to_exit(args: &[&str], cwd: &Path) -> (i32, String) {
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// GETs `/metrics` over the gRPC listener (HTTP/2 + TLS); returns (HTTP status, body).
+pub async fn scrape_metrics(server: &ServerProcess, authorization: Option<&str>) -> (u16, String) {
+    use http_body_util::BodyExt;
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    use tower::ServiceExt;
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(server.cert_pem()));
+    let channel = Endpoint::from_shared(format!("https://{}", server.grpc_address))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect for /metrics");
+    let mut request = http::Request::get(format!("https://{}/metrics", server.grpc_address));
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let request = request.body(tonic::body::Body::empty()).unwrap();
+    let response = channel.oneshot(request).await.expect("metrics request");
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }

@@ -1,0 +1,378 @@
+//! End-to-end harness: a regtest `bitcoind` (through corepc-node) and `ldk-server` nodes on it.
+//!
+//! `bitcoind` comes from `BITCOIND_EXE` or `PATH`; without it every end-to-end test prints a
+//! loud SKIPPED line and returns.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use corepc_node::{Conf, Node as Bitcoind};
+use ldk_server::client::LdkServerClient;
+use ldk_server::proto::api::*;
+use ldk_server::proto::events::event_envelope::Event;
+use ldk_server::proto::events::EventEnvelope;
+use serde_json::{json, Value};
+use tonic::Streaming;
+
+use super::{free_port, ServerProcess};
+
+/// Locates bitcoind, or prints why the test is skipped.
+pub fn bitcoind_exe(test: &str) -> Option<String> {
+    if let Ok(path) = std::env::var("BITCOIND_EXE") {
+        return Some(path);
+    }
+    match corepc_node::exe_path() {
+        Ok(path) => Some(path),
+        Err(_) => {
+            eprintln!(
+                "\n*** SKIPPED {test}: no bitcoind (set BITCOIND_EXE or put bitcoind on PATH) ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// A regtest chain with a funded miner wallet.
+pub struct Chain {
+    /// The bitcoind process.
+    pub bitcoind: Bitcoind,
+    rpc_user: String,
+    rpc_password: String,
+}
+
+impl Chain {
+    /// Starts bitcoind and mines 101 blocks; `None` (after a SKIPPED line) without bitcoind.
+    pub fn start(test: &str) -> Option<Self> {
+        let exe = bitcoind_exe(test)?;
+        let mut conf = Conf::default();
+        conf.args = vec!["-regtest", "-fallbackfee=0.0001", "-txindex=1"];
+        let bitcoind = Bitcoind::with_conf(exe, &conf).expect("start bitcoind");
+        let cookie = bitcoind
+            .params
+            .get_cookie_values()
+            .expect("cookie")
+            .expect("cookie values");
+        let chain = Self {
+            bitcoind,
+            rpc_user: cookie.user,
+            rpc_password: cookie.password,
+        };
+        chain.mine(101);
+        Some(chain)
+    }
+
+    /// Calls a bitcoind RPC method (on the default wallet).
+    pub fn rpc(&self, method: &str, params: &[Value]) -> Value {
+        self.bitcoind
+            .client
+            .call::<Value>(method, params)
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    /// Mines `blocks` blocks to the miner wallet.
+    pub fn mine(&self, blocks: u64) {
+        let address = self.rpc("getnewaddress", &[]);
+        self.rpc("generatetoaddress", &[json!(blocks), address]);
+    }
+
+    /// Current block height.
+    pub fn height(&self) -> u32 {
+        self.rpc("getblockcount", &[]).as_u64().expect("height") as u32
+    }
+
+    /// Sends `sats` to `address` and confirms it with 6 blocks.
+    pub fn fund(&self, address: &str, sats: u64) {
+        let btc = sats as f64 / 100_000_000.0;
+        self.rpc("sendtoaddress", &[json!(address), json!(btc)]);
+        self.mine(6);
+    }
+
+    /// Whether bitcoind's mempool holds `txid`.
+    pub fn in_mempool(&self, txid: &str) -> bool {
+        self.rpc("getrawmempool", &[])
+            .as_array()
+            .expect("mempool")
+            .iter()
+            .any(|t| t == txid)
+    }
+
+    /// A node config on this chain; `extra` adds TOML after the standard sections.
+    pub fn node_config(&self, alias: &str, p2p_port: u16, extra: &str) -> String {
+        format!(
+            r#"
+[node]
+network = "regtest"
+listening_addresses = ["127.0.0.1:{p2p_port}"]
+grpc_service_address = "{{grpc}}"
+alias = "{alias}"
+
+[storage.disk]
+dir_path = "{{storage}}"
+
+[bitcoind]
+rpc_address = "{rpc}"
+rpc_user = "{user}"
+rpc_password = "{password}"
+
+[log]
+level = "debug"
+log_to_file = false
+
+[metrics]
+enabled = true
+poll_metrics_interval = 1
+
+{extra}
+"#,
+            rpc = self.bitcoind.params.rpc_socket,
+            user = self.rpc_user,
+            password = self.rpc_password,
+        )
+    }
+}
+
+/// An `ldk-server` process with a connected client.
+pub struct TestNode {
+    /// The process.
+    pub server: ServerProcess,
+    /// A signed, pinned client.
+    pub client: LdkServerClient,
+    /// The node id.
+    pub node_id: String,
+    /// The P2P listening address, `127.0.0.1:port`.
+    pub p2p_address: String,
+    /// The alias.
+    pub alias: String,
+    extra: String,
+}
+
+impl TestNode {
+    /// Starts a node on `chain` and waits until it runs and has synced to the chain tip.
+    pub async fn start(chain: &Chain, alias: &str, extra: &str) -> Self {
+        let p2p_port = free_port();
+        let server = ServerProcess::start(&chain.node_config(alias, p2p_port, extra));
+        Self::running(chain, server, alias, p2p_port, extra).await
+    }
+
+    async fn running(
+        chain: &Chain,
+        server: ServerProcess,
+        alias: &str,
+        p2p_port: u16,
+        extra: &str,
+    ) -> Self {
+        let client = server.client().await;
+        let mut node = Self {
+            server,
+            client,
+            node_id: String::new(),
+            p2p_address: format!("127.0.0.1:{p2p_port}"),
+            alias: alias.to_owned(),
+            extra: extra.to_owned(),
+        };
+        let info = wait_until(&format!("{alias} runs"), Duration::from_secs(60), || {
+            let mut client = node.client.clone();
+            async move {
+                client
+                    .get_node_info(GetNodeInfoRequest {})
+                    .await
+                    .ok()
+                    .map(|r| r.into_inner())
+            }
+        })
+        .await;
+        node.node_id = info.node_id;
+        node.wait_for_height(chain.height()).await;
+        node
+    }
+
+    /// Stops the process and starts it again on the same data, ports and config.
+    pub async fn restart(self, chain: &Chain) -> Self {
+        let p2p_port: u16 = self
+            .p2p_address
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let config = chain.node_config(&self.alias, p2p_port, &self.extra);
+        let (alias, extra) = (self.alias.clone(), self.extra.clone());
+        let (dir, grpc) = self.server.into_parts();
+        let server = ServerProcess::start_in(dir, grpc, &config);
+        Self::running(chain, server, &alias, p2p_port, &extra).await
+    }
+
+    /// A fresh client handle (clients are cheap clones of one connection).
+    pub fn rpc(&self) -> LdkServerClient {
+        self.client.clone()
+    }
+
+    /// Waits until the node's best block reaches `height`.
+    pub async fn wait_for_height(&self, height: u32) {
+        wait_until(
+            &format!("{} syncs to {height}", self.alias),
+            Duration::from_secs(60),
+            || {
+                let mut client = self.rpc();
+                async move {
+                    let info = client
+                        .get_node_info(GetNodeInfoRequest {})
+                        .await
+                        .ok()?
+                        .into_inner();
+                    (info.current_best_block?.height >= height).then_some(())
+                }
+            },
+        )
+        .await
+    }
+
+    /// Funds the node's wallet with `sats` (OnchainReceive + mining) and waits for it.
+    pub async fn fund(&self, chain: &Chain, sats: u64) {
+        let before = self.balances().await.spendable_onchain_balance_sats;
+        let address = self
+            .rpc()
+            .onchain_receive(OnchainReceiveRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .address;
+        chain.fund(&address, sats);
+        self.wait_for_height(chain.height()).await;
+        wait_until(
+            &format!("{} sees its funds", self.alias),
+            Duration::from_secs(120),
+            || async {
+                let now = self.balances().await.spendable_onchain_balance_sats;
+                (now >= before + sats).then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// GetBalances.
+    pub async fn balances(&self) -> GetBalancesResponse {
+        self.rpc()
+            .get_balances(GetBalancesRequest {})
+            .await
+            .expect("balances")
+            .into_inner()
+    }
+
+    /// Opens an event stream.
+    pub async fn events(&self) -> Streaming<EventEnvelope> {
+        self.rpc()
+            .subscribe_events(SubscribeEventsRequest {})
+            .await
+            .expect("subscribe")
+            .into_inner()
+    }
+
+    /// The channels of this node.
+    pub async fn channels(&self) -> Vec<ldk_server::proto::types::Channel> {
+        self.rpc()
+            .list_channels(ListChannelsRequest {})
+            .await
+            .expect("list channels")
+            .into_inner()
+            .channels
+    }
+
+    /// Prometheus text from /metrics.
+    pub async fn metrics(&self) -> String {
+        super::scrape_metrics(&self.server, None).await.1
+    }
+}
+
+/// Opens a channel from `from` to `to`, mines it, and waits until both sides can use it.
+/// Returns the user channel id on `from`.
+pub async fn open_channel(
+    chain: &Chain,
+    from: &TestNode,
+    to: &TestNode,
+    sats: u64,
+    push_msat: u64,
+    announce: bool,
+) -> String {
+    use open_channel_request::Amount;
+    let response = from
+        .rpc()
+        .open_channel(OpenChannelRequest {
+            node_pubkey: to.node_id.clone(),
+            address: to.p2p_address.clone(),
+            amount: Some(Amount::ChannelAmountSats(sats)),
+            push_to_counterparty_msat: Some(push_msat).filter(|m| *m > 0),
+            channel_config: None,
+            announce_channel: announce,
+            disable_counterparty_reserve: false,
+        })
+        .await
+        .expect("open channel")
+        .into_inner();
+    wait_until("funding broadcast", Duration::from_secs(30), || async {
+        let channels = from.channels().await;
+        channels
+            .iter()
+            .find(|c| c.user_channel_id == response.user_channel_id && c.funding_txo.is_some())
+            .map(|_| ())
+    })
+    .await;
+    // Give the funding transaction a moment to reach bitcoind's mempool.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    chain.mine(6);
+    for node in [from, to] {
+        node.wait_for_height(chain.height()).await;
+    }
+    wait_until(
+        "channel usable on both sides",
+        Duration::from_secs(120),
+        || async {
+            let mine = from.channels().await;
+            let theirs = to.channels().await;
+            let usable = |channels: &[ldk_server::proto::types::Channel], peer: &str| {
+                channels
+                    .iter()
+                    .any(|c| c.counterparty_node_id == peer && c.is_usable)
+            };
+            (usable(&mine, &to.node_id) && usable(&theirs, &from.node_id)).then_some(())
+        },
+    )
+    .await;
+    response.user_channel_id
+}
+
+/// Polls `probe` until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Reads events until one matches `pick`; panics after `timeout`.
+pub async fn next_event<T>(
+    stream: &mut Streaming<EventEnvelope>,
+    what: &str,
+    timeout: Duration,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let message = tokio::time::timeout_at(deadline, stream.message())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for event: {what}"))
+            .expect("event stream failed")
+            .expect("event stream ended");
+        if let Some(found) = message.event.as_ref().and_then(&mut pick) {
+            return found;
+        }
+    }
+}
