@@ -10,6 +10,7 @@ use crate::api::events::EVENT_CHANNEL_CAPACITY;
 use crate::api::{ApiContext, ApiService};
 use crate::auth::{load_or_generate_api_key, ApiKey};
 use crate::config::{ApiKeySource, Config};
+use crate::logging::RotatingFile;
 use crate::metrics::Metrics;
 use crate::node::builder::{build_and_start, load_or_generate_mnemonic};
 use crate::node::{start_with_retry, NodeHandle};
@@ -23,7 +24,7 @@ use crate::{events, server};
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs the server until SIGTERM or SIGINT; returns an error message if it cannot run.
-pub async fn run(config: Config) -> Result<(), String> {
+pub async fn run(config: Config, log_file: Option<Arc<RotatingFile>>) -> Result<(), String> {
     let config = Arc::new(config);
     prepare_directories(&config)?;
     let identity = tls::load_or_generate(&TlsSettings {
@@ -109,13 +110,13 @@ pub async fn run(config: Config) -> Result<(), String> {
                     config.metrics.poll_interval,
                     shutdown.clone(),
                 )));
-                wait_for_signal().await
+                wait_for_signal(log_file.as_deref()).await
             }
             Ok(Ok(None)) => Ok(()),
             Ok(Err(reason)) => Err(format!("the node cannot start: {reason}")),
             Err(join_error) => Err(format!("node start task failed: {join_error}")),
         },
-        signal = wait_for_signal() => signal,
+        signal = wait_for_signal(log_file.as_deref()) => signal,
     };
 
     tracing::info!("shutting down");
@@ -162,15 +163,31 @@ async fn wait_for(mut shutdown: watch::Receiver<bool>) {
     crate::shutdown::requested(&mut shutdown).await;
 }
 
-async fn wait_for_signal() -> Result<(), String> {
+/// Waits for SIGTERM or SIGINT; SIGHUP meanwhile reopens the log file (for logrotate).
+async fn wait_for_signal(log_file: Option<&RotatingFile>) -> Result<(), String> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM received"),
-        _ = interrupt.recv() => tracing::info!("SIGINT received"),
+    let mut hangup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => {
+                tracing::info!("SIGTERM received");
+                return Ok(());
+            }
+            _ = interrupt.recv() => {
+                tracing::info!("SIGINT received");
+                return Ok(());
+            }
+            _ = hangup.recv() => {
+                if let Some(Err(error)) = log_file.map(RotatingFile::reopen) {
+                    tracing::error!(%error, "reopening the log file failed");
+                } else {
+                    tracing::info!("SIGHUP: log file reopened");
+                }
+            }
+        }
     }
-    Ok(())
 }
 
 async fn stop_node(node: Arc<ldk_node::Node>) {

@@ -1,39 +1,84 @@
-//! Logging: `tracing` to stderr, human-readable or JSON, at the configured level.
+//! Logging: `tracing` to stderr (text or JSON) and, as upstream, to a rotating log file.
 //!
 //! ldk-node logs through the `log` facade; `tracing-subscriber` bridges those records into the
-//! same pipeline, keeping their level and module path.
+//! same pipeline, keeping their level and module path. The file rotates by size and by age,
+//! keeps `max_files` old files, and is reopened on SIGHUP (for logrotate).
+
+mod rotating_file;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
 
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
+
+pub use rotating_file::{LogFileWriter, RotatingFile};
 
 use crate::config::{LogConfig, LogFormat};
 
-/// Installs the global subscriber. `RUST_LOG`, when set, refines the configured level.
-pub fn init(config: &LogConfig) {
-    let filter = EnvFilter::builder()
-        .with_default_directive(config.level.into())
-        .from_env_lossy()
-        .add_directive(noisy_dependency_directive(config.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let installed = match config.format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Installs the global subscriber and returns the log file, if one is written (keep it to
+/// reopen it on SIGHUP). `RUST_LOG`, when set, refines the configured level.
+pub fn init(config: &LogConfig) -> Result<Option<Arc<RotatingFile>>, String> {
+    let file = match &config.file {
+        Some(file_config) => Some(Arc::new(RotatingFile::open(file_config).map_err(|e| {
+            format!(
+                "cannot open the log file {}: {e}",
+                file_config.path.display()
+            )
+        })?)),
+        None => None,
     };
+    let mut layers: Vec<BoxedLayer> = vec![format_layer(
+        config.format,
+        std::io::stderr,
+        std::io::stderr().is_terminal(),
+    )];
+    if let Some(file) = &file {
+        layers.push(format_layer(
+            config.format,
+            LogFileWriter(Arc::clone(file)),
+            false,
+        ));
+    }
+    let installed = tracing_subscriber::registry()
+        .with(layers)
+        .with(filter(config.level))
+        .try_init();
     if let Err(error) = installed {
         eprintln!("logging was already initialised: {error}");
     }
+    Ok(file)
 }
 
-/// HTTP/2 internals are extremely chatty at debug level; keep them at info unless tracing.
-fn noisy_dependency_directive(level: LevelFilter) -> tracing_subscriber::filter::Directive {
-    let h2_level = if level >= LevelFilter::TRACE {
+fn format_layer<W>(format: LogFormat, writer: W, ansi: bool) -> BoxedLayer
+where
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let layer = fmt::layer().with_writer(writer).with_ansi(ansi);
+    match format {
+        LogFormat::Text => layer.boxed(),
+        LogFormat::Json => layer.json().boxed(),
+    }
+}
+
+fn filter(level: LevelFilter) -> EnvFilter {
+    // HTTP/2 internals are extremely chatty at debug level: keep them at info unless tracing.
+    let quiet = if level >= LevelFilter::TRACE {
         "trace"
     } else {
         "info"
     };
-    format!("h2={h2_level}")
-        .parse()
-        .unwrap_or_else(|_| LevelFilter::INFO.into())
+    let mut filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .from_env_lossy();
+    for target in ["h2", "hyper_util", "rustls", "tower"] {
+        if let Ok(directive) = format!("{target}={quiet}").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
 }

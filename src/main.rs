@@ -7,7 +7,13 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => error.exit(),
     };
-    ldk_server::logging::init(&config.log);
+    let log_file = match ldk_server::logging::init(&config.log) {
+        Ok(log_file) => log_file,
+        Err(message) => {
+            eprintln!("ldk-server: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -18,7 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(ldk_server::app::run(config)) {
+    match runtime.block_on(ldk_server::app::run(config, log_file)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");

@@ -610,3 +610,30 @@ fn bad_configuration_exits_78_naming_the_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn log_file_is_written_and_reopened_on_sighup() {
+    let config = unreachable_chain_config("").replace("log_to_file = false", "log_to_file = true");
+    let server = ServerProcess::start(&config);
+    let log_path = server.storage().join("regtest").join("ldk-server.log");
+    let wait_for = |path: std::path::PathBuf, needle: &'static str| async move {
+        for _ in 0..100 {
+            if std::fs::read_to_string(&path).is_ok_and(|text| text.contains(needle)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{needle:?} never appeared in {}", path.display());
+    };
+    wait_for(log_path.clone(), "serving the gRPC API").await;
+    // logrotate-style: move the file away, send SIGHUP, and the server writes a new one.
+    let moved = server.storage().join("regtest").join("ldk-server.log.1");
+    std::fs::rename(&log_path, &moved).unwrap();
+    let pid = server.child.as_ref().unwrap().id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    wait_for(log_path, "log file reopened").await;
+}

@@ -34,7 +34,7 @@ fn http_client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .timeout(PROBE_TIMEOUT)
         .build()
-        .map_err(|e| (format!("cannot create an HTTP client: {e}")))
+        .map_err(|e| format!("cannot create an HTTP client: {e}"))
 }
 
 async fn probe_bitcoind(
@@ -55,24 +55,24 @@ async fn probe_bitcoind(
         .await
         .map_err(|e| format!("bitcoind at {host}:{port}: {}", error_chain(&e)))?;
     if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-        return Err((format!(
+        return Err(format!(
             "bitcoind at {host}:{port} rejected the RPC credentials (bitcoind.rpc_user / rpc_password)"
-        )));
+        ));
     }
     let body: Value = response
         .json()
         .await
-        .map_err(|e| (format!("bitcoind at {host}:{port}: bad answer: {e}")))?;
+        .map_err(|e| format!("bitcoind at {host}:{port}: bad answer: {e}"))?;
     if let Some(error) = body.get("error").filter(|e| !e.is_null()) {
         // e.g. -28 "Loading block index…" while bitcoind starts: worth waiting for.
-        return Err((format!("bitcoind at {host}:{port}: {error}")));
+        return Err(format!("bitcoind at {host}:{port}: {error}"));
     }
     let chain = body["result"]["chain"].as_str().unwrap_or_default();
     let expected = bitcoind_chain_name(network);
     if chain != expected {
-        return Err((format!(
+        return Err(format!(
             "bitcoind at {host}:{port} is on chain {chain:?} but node.network is {expected:?}"
-        )));
+        ));
     }
     Ok(())
 }
@@ -96,7 +96,7 @@ async fn probe_esplora(url: &str) -> Result<(), String> {
         .await
         .map_err(|e| format!("esplora at {url}: {}", error_chain(&e)))?;
     if !response.status().is_success() {
-        return Err((format!("esplora at {url}: HTTP {}", response.status())));
+        return Err(format!("esplora at {url}: HTTP {}", response.status()));
     }
     Ok(())
 }
@@ -109,8 +109,8 @@ async fn probe_electrum(url: &str) -> Result<(), String> {
     let connect = tokio::net::TcpStream::connect(address);
     match tokio::time::timeout(PROBE_TIMEOUT, connect).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err((format!("electrum at {url}: {e}"))),
-        Err(_) => Err((format!("electrum at {url}: timed out"))),
+        Ok(Err(e)) => Err(format!("electrum at {url}: {e}")),
+        Err(_) => Err(format!("electrum at {url}: timed out")),
     }
 }
 
