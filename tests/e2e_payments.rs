@@ -376,7 +376,7 @@ async fn offers_keysend_unified_pagination_metrics_and_restart() {
     // Keysend with custom TLVs, and with a preimage of our choosing.
     let tlv = types::CustomTlvRecord {
         type_num: 65_537,
-        value: b"order-42".to_vec().into(),
+        value: b"order-42".to_vec(),
     };
     let payment_id = alice
         .rpc()
