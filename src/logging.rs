@@ -1,4 +1,5 @@
-//! Logging: `tracing` to stderr (text or JSON) and, as upstream, to a rotating log file.
+//! Logging: `tracing` to stderr (text or JSON) or, under systemd, natively to journald (event
+//! fields become journal fields, e.g. `RPC_METHOD`), and, as upstream, to a rotating log file.
 //!
 //! ldk-node logs through the `log` facade; `tracing-subscriber` bridges those records into the
 //! same pipeline, keeping their level and module path. The file rotates by size and by age,
@@ -16,7 +17,7 @@ use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
 
 pub use rotating_file::{LogFileWriter, RotatingFile};
 
-use crate::config::{LogConfig, LogFormat};
+use crate::config::{JournaldMode, LogConfig, LogFormat};
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
@@ -32,11 +33,22 @@ pub fn init(config: &LogConfig) -> Result<Option<Arc<RotatingFile>>, String> {
         })?)),
         None => None,
     };
-    let mut layers: Vec<BoxedLayer> = vec![format_layer(
-        config.format,
-        std::io::stderr,
-        std::io::stderr().is_terminal(),
-    )];
+    let stderr = || {
+        format_layer(
+            config.format,
+            std::io::stderr,
+            std::io::stderr().is_terminal(),
+        )
+    };
+    let console = match journald_layer(config.journald) {
+        Ok(Some(journald)) => journald,
+        Ok(None) => stderr(),
+        Err(reason) => {
+            eprintln!("ldk-server: {reason}; logging to stderr instead");
+            stderr()
+        }
+    };
+    let mut layers = vec![console];
     if let Some(file) = &file {
         layers.push(format_layer(
             config.format,
@@ -52,6 +64,38 @@ pub fn init(config: &LogConfig) -> Result<Option<Arc<RotatingFile>>, String> {
         eprintln!("logging was already initialised: {error}");
     }
     Ok(file)
+}
+
+/// The journald layer when it should be used: `always`, or `auto` with stderr connected to the
+/// journal (`JOURNAL_STREAM` names stderr's device and inode, as systemd sets it).
+fn journald_layer(mode: JournaldMode) -> Result<Option<BoxedLayer>, String> {
+    let wanted = match mode {
+        JournaldMode::Always => true,
+        JournaldMode::Never => false,
+        JournaldMode::Auto => stderr_is_journal_stream(),
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    let layer = tracing_journald::layer()
+        .map_err(|e| format!("the journal socket is not available ({e})"))?
+        .with_syslog_identifier("ldk-server".to_owned());
+    Ok(Some(layer.boxed()))
+}
+
+fn stderr_is_journal_stream() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((device, inode)) = stream.split_once(':') else {
+        return false;
+    };
+    let Ok(metadata) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    device.parse::<u64>().is_ok_and(|d| d == metadata.dev())
+        && inode.parse::<u64>().is_ok_and(|i| i == metadata.ino())
 }
 
 fn format_layer<W>(format: LogFormat, writer: W, ansi: bool) -> BoxedLayer
