@@ -3,7 +3,7 @@
 
 use super::ApiContext;
 use crate::convert::parse;
-use crate::convert::payments::{payment_hash_hex, payment_id_hex};
+use crate::convert::payments::{payment_hash_hex, payment_id_hex, payment_to_proto};
 use crate::error::{ApiError, ApiResult};
 use crate::proto::api::*;
 
@@ -93,16 +93,26 @@ pub async fn claim_for_hash(
 }
 
 /// Bolt11FailForHash: fails a held payment back to the payer.
+///
+/// ldk-node marks the payment failed but emits no event on the receiving side, so the
+/// payment history (last written at PaymentClaimable, as pending) is updated here.
 pub async fn fail_for_hash(
     ctx: &ApiContext,
     request: Bolt11FailForHashRequest,
 ) -> ApiResult<Bolt11FailForHashResponse> {
     let payment_hash = parse::payment_hash("payment_hash", &request.payment_hash)?;
-    ctx.blocking(move |node| {
-        node.bolt11_payment().fail_for_hash(payment_hash)?;
-        Ok(Bolt11FailForHashResponse {})
-    })
-    .await
+    let failed = ctx
+        .blocking(move |node| {
+            node.bolt11_payment().fail_for_hash(payment_hash)?;
+            let payment_id = ldk_node::lightning::ln::channelmanager::PaymentId(payment_hash.0);
+            Ok(node.payment(&payment_id).as_ref().map(payment_to_proto))
+        })
+        .await?;
+    if let Some(payment) = failed {
+        ctx.with_store(move |store| Ok(store.upsert_payment(&payment)?))
+            .await?;
+    }
+    Ok(Bolt11FailForHashResponse {})
 }
 
 /// Bolt11ReceiveViaJitChannel: an invoice payable through the configured LSPS2 LSP, which
