@@ -335,6 +335,15 @@ async fn transport_errors_have_the_right_status() {
         status.message()
     );
 
+    // A generous deadline does not get in the way.
+    let mut client = server.client().await;
+    let mut request = tonic::Request::new(ListPaymentsRequest { page_token: None });
+    request.set_timeout(Duration::from_secs(30));
+    client
+        .list_payments(request)
+        .await
+        .expect("list payments within its deadline");
+
     // Bolt11SendUnderpaying cannot work on ldk-node 0.7 and says so.
     let mut client = server.client().await;
     let status = client
@@ -636,4 +645,100 @@ async fn log_file_is_written_and_reopened_on_sighup() {
         .unwrap()
         .success());
     wait_for(log_path, "log file reopened").await;
+}
+
+#[tokio::test]
+async fn errors_are_trailers_only_and_deadlines_are_deadline_exceeded() {
+    use common::raw_h2::{call, frame};
+    let server = start_server("");
+    let key = server.api_key();
+    let empty = frame(&[]);
+    let signed = |body: &[u8]| auth::sign(&key, auth::unix_now(), Some(body));
+
+    // Unauthenticated: status and message in the one HEADERS frame that ends the stream.
+    let response = call(
+        &server,
+        "/api.LightningNode/ListPayments",
+        &[],
+        empty.clone(),
+    )
+    .await;
+    assert_eq!(response.http_status, 200);
+    assert_eq!(
+        response.status_in_headers.as_deref(),
+        Some("16"),
+        "{response:?}"
+    );
+    assert!(response.headers_ended_stream, "{response:?}");
+    assert!(response
+        .message_in_headers
+        .is_some_and(|m| m.contains("missing")));
+
+    // UNAVAILABLE from a handler, the same way.
+    let headers = [("x-auth", signed(&empty))];
+    let response = call(
+        &server,
+        "/api.LightningNode/GetNodeInfo",
+        &headers,
+        empty.clone(),
+    )
+    .await;
+    assert_eq!(
+        response.status_in_headers.as_deref(),
+        Some("14"),
+        "{response:?}"
+    );
+    assert!(response.headers_ended_stream);
+
+    // A deadline already past when the call is dispatched: DEADLINE_EXCEEDED (not CANCELLED).
+    let headers = [
+        ("x-auth", signed(&empty)),
+        ("grpc-timeout", "1n".to_owned()),
+    ];
+    let response = call(
+        &server,
+        "/api.LightningNode/ListPayments",
+        &headers,
+        empty.clone(),
+    )
+    .await;
+    assert_eq!(
+        response.status_in_headers.as_deref(),
+        Some("4"),
+        "{response:?}"
+    );
+    let headers = [
+        ("x-auth", signed(&empty)),
+        ("grpc-timeout", "soon".to_owned()),
+    ];
+    let response = call(
+        &server,
+        "/api.LightningNode/ListPayments",
+        &headers,
+        empty.clone(),
+    )
+    .await;
+    assert_eq!(
+        response.status_in_headers.as_deref(),
+        Some("3"),
+        "{response:?}"
+    );
+
+    // Success: one message frame, status 0 in the trailers.
+    let headers = [
+        ("x-auth", signed(&empty)),
+        ("grpc-timeout", "10S".to_owned()),
+    ];
+    let response = call(&server, "/api.LightningNode/ListPayments", &headers, empty).await;
+    assert_eq!(response.status_in_headers, None, "{response:?}");
+    assert_eq!(
+        response.status_in_trailers.as_deref(),
+        Some("0"),
+        "{response:?}"
+    );
+    assert_eq!(
+        response.body.len(),
+        5,
+        "an empty ListPaymentsResponse is one 5-byte frame"
+    );
 }

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -23,6 +24,10 @@ use crate::metrics::Metrics;
 pub const MAX_REQUEST_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// Path of the Prometheus scrape endpoint on the gRPC listener.
 pub const METRICS_PATH: &str = "/metrics";
+/// Path of the one streaming RPC, which `grpc-timeout` does not apply to.
+const SUBSCRIBE_EVENTS_PATH: &str = "/api.LightningNode/SubscribeEvents";
+/// The gRPC deadline header.
+const GRPC_TIMEOUT: &str = "grpc-timeout";
 
 /// What the gateway needs to decide on a request.
 pub struct GatewayState {
@@ -88,12 +93,27 @@ where
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         let state = Arc::clone(&self.state);
         Box::pin(async move {
+            let mut request = request;
             if request.uri().path() == METRICS_PATH {
                 return Ok(metrics_response(&state, &request));
             }
-            match authenticate(&state, request).await {
-                Ok(request) => inner.call(request).await,
-                Err(status) => Ok(status.into_http()),
+            let deadline = match call_deadline(&mut request) {
+                Ok(deadline) => deadline,
+                Err(status) => return Ok(status.into_http()),
+            };
+            let request = match authenticate(&state, request).await {
+                Ok(request) => request,
+                Err(status) => return Ok(status.into_http()),
+            };
+            let Some(deadline) = deadline else {
+                return inner.call(request).await;
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(deadline_exceeded().into_http());
+            }
+            match tokio::time::timeout_at(deadline, inner.call(request)).await {
+                Ok(response) => response,
+                Err(_) => Ok(deadline_exceeded().into_http()),
             }
         })
     }
@@ -131,6 +151,46 @@ async fn authenticate(
         return Err(Status::unauthenticated(error.to_string()));
     }
     Ok(Request::from_parts(parts, Body::new(Full::new(bytes))))
+}
+
+/// The deadline a unary call's `grpc-timeout` sets, taken out of the request so that tonic does
+/// not also apply it (tonic reports an expired timeout as CANCELLED; the API contract says
+/// DEADLINE_EXCEEDED). Streams ignore the timeout, as upstream.
+fn call_deadline(request: &mut Request<Body>) -> Result<Option<tokio::time::Instant>, Status> {
+    let Some(value) = request.headers_mut().remove(GRPC_TIMEOUT) else {
+        return Ok(None);
+    };
+    if request.uri().path() == SUBSCRIBE_EVENTS_PATH {
+        return Ok(None);
+    }
+    let timeout = value
+        .to_str()
+        .ok()
+        .and_then(parse_grpc_timeout)
+        .ok_or_else(|| Status::invalid_argument("invalid grpc-timeout header"))?;
+    Ok(Some(tokio::time::Instant::now() + timeout))
+}
+
+/// Parses a `grpc-timeout` value: 1 to 8 digits and a unit (H, M, S, m, u, n).
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    match unit {
+        "H" => Some(Duration::from_secs(amount * 3600)),
+        "M" => Some(Duration::from_secs(amount * 60)),
+        "S" => Some(Duration::from_secs(amount)),
+        "m" => Some(Duration::from_millis(amount)),
+        "u" => Some(Duration::from_micros(amount)),
+        "n" => Some(Duration::from_nanos(amount)),
+        _ => None,
+    }
+}
+
+fn deadline_exceeded() -> Status {
+    Status::deadline_exceeded("deadline exceeded: the call outlived its grpc-timeout")
 }
 
 fn declared_length(request: &Request<Body>) -> Option<u64> {
@@ -200,4 +260,23 @@ pub fn basic_authorization(username: &str, password: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(credentials)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_values() {
+        assert_eq!(parse_grpc_timeout("1n"), Some(Duration::from_nanos(1)));
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(
+            parse_grpc_timeout("99999999S"),
+            Some(Duration::from_secs(99_999_999))
+        );
+        for bad in ["", "S", "123456789S", "10x", "-1S", "1.5S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
+    }
 }

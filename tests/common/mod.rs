@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod chain;
+pub mod raw_h2;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
