@@ -237,6 +237,17 @@ async fn onchain_channel_and_bolt11() {
     wait_payment_succeeded(&mut alice_events, &payment_id).await;
 }
 
+/// A plain keysend of `amount_msat` to `to`.
+fn keysend_to(to: &TestNode, amount_msat: u64) -> SpontaneousSendRequest {
+    SpontaneousSendRequest {
+        amount_msat,
+        node_id: to.node_id.clone(),
+        route_parameters: None,
+        custom_tlvs: vec![],
+        preimage: None,
+    }
+}
+
 fn bolt12_offer_of(payment: &types::Payment) -> Option<&types::Bolt12Offer> {
     match payment.kind.as_ref()?.kind.as_ref()? {
         payment_kind::Kind::Bolt12Offer(offer) => Some(offer),
@@ -381,11 +392,8 @@ async fn offers_keysend_unified_pagination_metrics_and_restart() {
     let payment_id = alice
         .rpc()
         .spontaneous_send(SpontaneousSendRequest {
-            amount_msat: 1_500_000,
-            node_id: bob.node_id.clone(),
-            route_parameters: None,
             custom_tlvs: vec![tlv.clone()],
-            preimage: None,
+            ..keysend_to(&bob, 1_500_000)
         })
         .await
         .expect("keysend with TLVs")
@@ -413,11 +421,8 @@ async fn offers_keysend_unified_pagination_metrics_and_restart() {
     let payment_id = alice
         .rpc()
         .spontaneous_send(SpontaneousSendRequest {
-            amount_msat: 2_000_000,
-            node_id: bob.node_id.clone(),
-            route_parameters: None,
-            custom_tlvs: vec![],
             preimage: Some(hex::encode(preimage)),
+            ..keysend_to(&bob, 2_000_000)
         })
         .await
         .expect("keysend with preimage")
@@ -513,16 +518,10 @@ async fn offers_keysend_unified_pagination_metrics_and_restart() {
     for batch in 0..52u64 {
         let sends = (0..5u64).map(|i| {
             let mut client = alice.rpc();
-            let node_id = bob.node_id.clone();
+            let request = keysend_to(&bob, 10_000 + batch * 10 + i);
             async move {
                 client
-                    .spontaneous_send(SpontaneousSendRequest {
-                        amount_msat: 10_000 + batch * 10 + i,
-                        node_id,
-                        route_parameters: None,
-                        custom_tlvs: vec![],
-                        preimage: None,
-                    })
+                    .spontaneous_send(request)
                     .await
                     .expect("bulk keysend")
                     .into_inner()
@@ -641,13 +640,7 @@ async fn offers_keysend_unified_pagination_metrics_and_restart() {
     let mut alice_events = alice.events().await;
     let payment_id = alice
         .rpc()
-        .spontaneous_send(SpontaneousSendRequest {
-            amount_msat: 5_000_000,
-            node_id: bob.node_id.clone(),
-            route_parameters: None,
-            custom_tlvs: vec![],
-            preimage: None,
-        })
+        .spontaneous_send(keysend_to(&bob, 5_000_000))
         .await
         .expect("keysend after restart")
         .into_inner()

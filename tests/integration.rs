@@ -690,46 +690,31 @@ async fn errors_are_trailers_only_and_deadlines_are_deadline_exceeded() {
     );
     assert!(response.headers_ended_stream);
 
-    // A deadline already past when the call is dispatched: DEADLINE_EXCEEDED (not CANCELLED).
-    let headers = [
-        ("x-auth", signed(&empty)),
-        ("grpc-timeout", "1n".to_owned()),
-    ];
-    let response = call(
-        &server,
-        "/api.LightningNode/ListPayments",
-        &headers,
-        empty.clone(),
-    )
-    .await;
+    // grpc-timeout: already past when the call is dispatched → DEADLINE_EXCEEDED (not
+    // CANCELLED); malformed → INVALID_ARGUMENT; generous → success, with one message frame
+    // and status 0 in the trailers.
+    let list_payments_within = |timeout: &'static str| {
+        let headers = [
+            ("x-auth", signed(&empty)),
+            ("grpc-timeout", timeout.to_owned()),
+        ];
+        let server = &server;
+        let body = empty.clone();
+        async move { call(server, "/api.LightningNode/ListPayments", &headers, body).await }
+    };
+    let response = list_payments_within("1n").await;
     assert_eq!(
         response.status_in_headers.as_deref(),
         Some("4"),
         "{response:?}"
     );
-    let headers = [
-        ("x-auth", signed(&empty)),
-        ("grpc-timeout", "soon".to_owned()),
-    ];
-    let response = call(
-        &server,
-        "/api.LightningNode/ListPayments",
-        &headers,
-        empty.clone(),
-    )
-    .await;
+    let response = list_payments_within("soon").await;
     assert_eq!(
         response.status_in_headers.as_deref(),
         Some("3"),
         "{response:?}"
     );
-
-    // Success: one message frame, status 0 in the trailers.
-    let headers = [
-        ("x-auth", signed(&empty)),
-        ("grpc-timeout", "10S".to_owned()),
-    ];
-    let response = call(&server, "/api.LightningNode/ListPayments", &headers, empty).await;
+    let response = list_payments_within("10S").await;
     assert_eq!(response.status_in_headers, None, "{response:?}");
     assert_eq!(
         response.status_in_trailers.as_deref(),

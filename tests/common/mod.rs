@@ -131,30 +131,21 @@ impl ServerProcess {
     }
 
     fn wait_for_files(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !(self.api_key_path().exists() && self.storage().join("tls.crt").exists()) {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("ldk-server exited early with {status}:\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not create its files:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let files = [self.api_key_path(), self.storage().join("tls.crt")];
+        self.wait_for("create its API key and certificate", || {
+            files.iter().all(|f| f.exists())
+        });
     }
 
     fn wait_for_listener(&mut self) {
+        let address = self.grpc_address;
+        self.wait_for("listen", || std::net::TcpStream::connect(address).is_ok());
+    }
+
+    /// Polls `ready` until it holds; fails if the process exits or 30 s pass.
+    fn wait_for(&mut self, what: &str, mut ready: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if std::net::TcpStream::connect(self.grpc_address).is_ok() {
-                break;
-            }
+        while !ready() {
             if let Some(status) = self
                 .child
                 .as_mut()
@@ -164,7 +155,7 @@ impl ServerProcess {
             }
             assert!(
                 Instant::now() < deadline,
-                "server did not listen:\n{}",
+                "server did not {what}:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
