@@ -1,5 +1,6 @@
 //! Channel RPCs: open, splice in/out, update config, close, force-close, list.
 
+use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::UserChannelId;
 
 use super::ApiContext;
@@ -50,14 +51,30 @@ pub async fn open(ctx: &ApiContext, request: OpenChannelRequest) -> ApiResult<Op
     .await
 }
 
-fn channel_ref(
-    user_channel_id: &str,
-    counterparty: &str,
-) -> ApiResult<(UserChannelId, ldk_node::bitcoin::secp256k1::PublicKey)> {
+fn channel_ref(user_channel_id: &str, counterparty: &str) -> ApiResult<(UserChannelId, PublicKey)> {
     Ok((
         parse::user_channel_id("user_channel_id", user_channel_id)?,
         parse::public_key("counterparty_node_id", counterparty)?,
     ))
+}
+
+/// The channel with this user channel id and counterparty, or INVALID_ARGUMENT naming both.
+/// (ldk-node reports success when closing a channel it does not know, so every RPC that names a
+/// channel checks first.)
+fn find_channel(
+    node: &ldk_node::Node,
+    channel: &UserChannelId,
+    counterparty: PublicKey,
+) -> ApiResult<ldk_node::ChannelDetails> {
+    node.list_channels()
+        .into_iter()
+        .find(|c| c.user_channel_id == *channel && c.counterparty_node_id == counterparty)
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "no channel with user_channel_id {} and counterparty_node_id {counterparty}",
+                channels::user_channel_id_string(channel)
+            ))
+        })
 }
 
 /// SpliceIn: adds on-chain funds to a channel.
@@ -80,6 +97,7 @@ pub async fn splice_in(ctx: &ApiContext, request: SpliceInRequest) -> ApiResult<
             None => return Err(ApiError::missing_field("splice_amount_sats")),
         };
     ctx.blocking(move |node| {
+        find_channel(node, &channel, counterparty)?;
         node.splice_in(&channel, counterparty, amount_sats)?;
         Ok(SpliceInResponse {})
     })
@@ -104,6 +122,7 @@ pub async fn splice_out(
         .map(|address| parse::onchain_address("address", address, ctx.network))
         .transpose()?;
     ctx.blocking(move |node| {
+        find_channel(node, &channel, counterparty)?;
         let address = match address {
             Some(address) => address,
             None => node.onchain_payment().new_address()?,
@@ -127,16 +146,7 @@ pub async fn update_config(
         .channel_config
         .ok_or_else(|| ApiError::missing_field("channel_config"))?;
     ctx.blocking(move |node| {
-        let current = node
-            .list_channels()
-            .into_iter()
-            .find(|c| c.user_channel_id == channel && c.counterparty_node_id == counterparty)
-            .ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "no channel with user_channel_id {} and counterparty {counterparty}",
-                    channels::user_channel_id_string(&channel)
-                ))
-            })?;
+        let current = find_channel(node, &channel, counterparty)?;
         let config = parse::apply_channel_config_update("channel_config", current.config, &update)?;
         node.update_channel_config(&channel, counterparty, config)?;
         Ok(UpdateChannelConfigResponse {})
@@ -152,6 +162,7 @@ pub async fn close(
     let (channel, counterparty) =
         channel_ref(&request.user_channel_id, &request.counterparty_node_id)?;
     ctx.blocking(move |node| {
+        find_channel(node, &channel, counterparty)?;
         node.close_channel(&channel, counterparty)?;
         Ok(CloseChannelResponse {})
     })
@@ -166,6 +177,7 @@ pub async fn force_close(
     let (channel, counterparty) =
         channel_ref(&request.user_channel_id, &request.counterparty_node_id)?;
     ctx.blocking(move |node| {
+        find_channel(node, &channel, counterparty)?;
         node.force_close_channel(&channel, counterparty, request.force_close_reason)?;
         Ok(ForceCloseChannelResponse {})
     })
