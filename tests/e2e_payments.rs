@@ -101,6 +101,13 @@ async fn onchain_channel_and_bolt11() {
         (bob.balances().await.spendable_onchain_balance_sats == 150_000).then_some(())
     })
     .await;
+    // ldk-node 0.7 learns that its own send spent its coins only at its next wallet sync; a
+    // channel funded before that could reuse the spent coin. Wait for the sync, as an operator
+    // would.
+    wait_until("alice's wallet sees its send", Duration::from_secs(120), || async {
+        (alice.balances().await.total_onchain_balance_sats < 2_000_000 - 150_000).then_some(())
+    })
+    .await;
 
     // Channel Alice -> Bob, with the PENDING and READY events on both sides.
     let mut alice_events = alice.events().await;

@@ -309,16 +309,25 @@ pub async fn open_channel(
         .await
         .expect("open channel")
         .into_inner();
-    wait_until("funding broadcast", Duration::from_secs(30), || async {
-        let channels = from.channels().await;
-        channels
-            .iter()
-            .find(|c| c.user_channel_id == response.user_channel_id && c.funding_txo.is_some())
-            .map(|_| ())
-    })
+    let funding_txid = wait_until(
+        "funding transaction known",
+        Duration::from_secs(60),
+        || async {
+            let channels = from.channels().await;
+            channels
+                .into_iter()
+                .find(|c| c.user_channel_id == response.user_channel_id)
+                .and_then(|c| c.funding_txo)
+                .map(|txo| txo.txid)
+        },
+    )
     .await;
-    // Give the funding transaction a moment to reach bitcoind's mempool.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    wait_until(
+        "funding transaction in the mempool",
+        Duration::from_secs(60),
+        || async { chain.in_mempool(&funding_txid).then_some(()) },
+    )
+    .await;
     chain.mine(6);
     for node in [from, to] {
         node.wait_for_height(chain.height()).await;
