@@ -104,10 +104,108 @@ async fn onchain_channel_and_bolt11() {
     // ldk-node 0.7 learns that its own send spent its coins only at its next wallet sync; a
     // channel funded before that could reuse the spent coin. Wait for the sync, as an operator
     // would.
-    wait_until("alice's wallet sees its send", Duration::from_secs(120), || async {
-        (alice.balances().await.total_onchain_balance_sats < 2_000_000 - 150_000).then_some(())
+    wait_until(
+        "alice's wallet sees its send",
+        Duration::from_secs(120),
+        || async {
+            (alice.balances().await.total_onchain_balance_sats < 2_000_000 - 150_000).then_some(())
+        },
+    )
+    .await;
+
+    // Peers: a failed connection is a Lightning error; a good one is listed (and persisted).
+    let nobody = format!("127.0.0.1:{}", common::free_port());
+    let status = alice
+        .rpc()
+        .connect_peer(ConnectPeerRequest {
+            node_pubkey: bob.node_id.clone(),
+            address: nobody,
+            persist: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    let status = alice
+        .rpc()
+        .connect_peer(ConnectPeerRequest {
+            node_pubkey: "02abc".into(),
+            address: bob.p2p_address.clone(),
+            persist: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("node_pubkey"),
+        "{}",
+        status.message()
+    );
+    alice
+        .rpc()
+        .connect_peer(ConnectPeerRequest {
+            node_pubkey: bob.node_id.clone(),
+            address: bob.p2p_address.clone(),
+            persist: true,
+        })
+        .await
+        .expect("connect peer");
+    let peers = alice
+        .rpc()
+        .list_peers(ListPeersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .peers;
+    let peer = peers
+        .iter()
+        .find(|p| p.node_id == bob.node_id)
+        .expect("bob listed");
+    assert!(peer.is_connected && peer.is_persisted, "{peer:?}");
+    assert_eq!(peer.address, bob.p2p_address);
+    alice
+        .rpc()
+        .disconnect_peer(DisconnectPeerRequest {
+            node_pubkey: bob.node_id.clone(),
+        })
+        .await
+        .expect("disconnect peer");
+    wait_until("bob disconnected", Duration::from_secs(30), || async {
+        let peers = alice
+            .rpc()
+            .list_peers(ListPeersRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .peers;
+        (!peers
+            .iter()
+            .any(|p| p.node_id == bob.node_id && p.is_connected))
+        .then_some(())
     })
     .await;
+
+    // SignMessage with the node key; anyone can check it with VerifySignature.
+    let message = b"proof of node ownership".to_vec();
+    let signature = alice
+        .rpc()
+        .sign_message(SignMessageRequest {
+            message: message.clone().into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .signature;
+    let verified = bob
+        .rpc()
+        .verify_signature(VerifySignatureRequest {
+            message: message.into(),
+            signature,
+            public_key: alice.node_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.valid);
 
     // Channel Alice -> Bob, with the PENDING and READY events on both sides.
     let mut alice_events = alice.events().await;
