@@ -189,7 +189,7 @@ async fn onchain_channel_and_bolt11() {
     let signature = alice
         .rpc()
         .sign_message(SignMessageRequest {
-            message: message.clone().into(),
+            message: message.clone(),
         })
         .await
         .unwrap()
@@ -198,7 +198,7 @@ async fn onchain_channel_and_bolt11() {
     let verified = bob
         .rpc()
         .verify_signature(VerifySignatureRequest {
-            message: message.into(),
+            message,
             signature,
             public_key: alice.node_id.clone(),
         })

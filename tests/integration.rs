@@ -727,3 +727,26 @@ async fn errors_are_trailers_only_and_deadlines_are_deadline_exceeded() {
         "an empty ListPaymentsResponse is one 5-byte frame"
     );
 }
+
+#[tokio::test]
+async fn shutdown_ends_event_streams_with_unavailable_and_exits_zero() {
+    let mut server = start_server("");
+    let mut client = server.client().await;
+    let mut events = client
+        .subscribe_events(SubscribeEventsRequest {})
+        .await
+        .expect("subscribe while the node starts")
+        .into_inner();
+    let exit = tokio::task::spawn_blocking(move || {
+        let status = server.stop();
+        (status, server.log())
+    });
+    let ended = tokio::time::timeout(Duration::from_secs(30), events.message())
+        .await
+        .expect("the stream ends on shutdown");
+    let status = ended.expect_err("the stream ends with a status");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(status.message(), "server shutting down");
+    let (exit, log) = exit.await.unwrap();
+    assert!(exit.expect("exit status").success(), "{log}");
+}
