@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::api::ApiService;
@@ -31,6 +31,15 @@ pub async fn serve(
         .tls_config(tls)?
         .layer(GatewayLayer::new(gateway))
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await
+}
+
+/// Accepted connections with TCP_NODELAY: a response's last frames (data, then trailers) are
+/// small writes that Nagle's algorithm would otherwise hold back for a delayed ACK (~40 ms).
+/// Keepalive probes find dead peers of long-lived event streams.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(std::time::Duration::from_secs(60)))
 }
