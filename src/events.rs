@@ -126,20 +126,31 @@ impl EventProcessor {
         Ok(payment)
     }
 
+    /// Keeps the cheap series current as events arrive; payment counts follow on the poll.
     async fn update_metrics(&self, event: &Event) {
-        let affects_state = matches!(
+        let channels_changed = matches!(
             event,
-            Event::PaymentReceived { .. }
-                | Event::PaymentSuccessful { .. }
-                | Event::PaymentFailed { .. }
-                | Event::ChannelReady { .. }
-                | Event::ChannelClosed { .. }
+            Event::ChannelReady { .. } | Event::ChannelClosed { .. }
         );
-        if affects_state {
-            let node = Arc::clone(&self.node);
-            let metrics = Arc::clone(&self.metrics);
-            let _ = tokio::task::spawn_blocking(move || metrics.refresh_from_node(&node)).await;
+        let balances_changed = channels_changed
+            || matches!(
+                event,
+                Event::PaymentReceived { .. }
+                    | Event::PaymentSuccessful { .. }
+                    | Event::PaymentForwarded { .. }
+            );
+        if !balances_changed {
+            return;
         }
+        let node = Arc::clone(&self.node);
+        let metrics = Arc::clone(&self.metrics);
+        let _ = tokio::task::spawn_blocking(move || {
+            if channels_changed {
+                metrics.refresh_channels_and_peers(&node);
+            }
+            metrics.refresh_balances(&node);
+        })
+        .await;
     }
 }
 

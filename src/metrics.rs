@@ -252,38 +252,36 @@ impl Metrics {
 
     /// Recomputes every series that is read from the node's state.
     pub fn refresh_from_node(&self, node: &Node) {
+        self.refresh_payments(node);
+        self.refresh_channels_and_peers(node);
+        self.refresh_balances(node);
+    }
+
+    /// Recomputes the payment counts. This reads every payment ldk-node knows, so it runs on
+    /// the poll interval only, never per event.
+    pub fn refresh_payments(&self, node: &Node) {
+        use ldk_node::payment::PaymentStatus;
+        use UpstreamMetric::*;
+        let payments = node.list_payments();
+        let count = |status| payments.iter().filter(|p| p.status == status).count() as i64;
+        let values = &self.upstream;
+        values.set(Payments, payments.len() as i64);
+        values.set(PendingPayments, count(PaymentStatus::Pending));
+        values.set(SuccessfulPayments, count(PaymentStatus::Succeeded));
+        values.set(FailedPayments, count(PaymentStatus::Failed));
+    }
+
+    /// Recomputes the channel and peer counts.
+    pub fn refresh_channels_and_peers(&self, node: &Node) {
         use UpstreamMetric::*;
         let values = &self.upstream;
-        values.set(
-            Peers,
-            node.list_peers().iter().filter(|p| p.is_connected).count() as i64,
-        );
-        let payments = node.list_payments();
-        values.set(Payments, payments.len() as i64);
-        let count = |status| payments.iter().filter(|p| p.status == status).count() as i64;
-        values.set(
-            PendingPayments,
-            count(ldk_node::payment::PaymentStatus::Pending),
-        );
-        values.set(
-            SuccessfulPayments,
-            count(ldk_node::payment::PaymentStatus::Succeeded),
-        );
-        values.set(
-            FailedPayments,
-            count(ldk_node::payment::PaymentStatus::Failed),
-        );
+        let connected = node.list_peers().iter().filter(|p| p.is_connected).count();
+        values.set(Peers, connected as i64);
         let channels = node.list_channels();
+        let public = channels.iter().filter(|c| c.is_announced).count() as i64;
         values.set(Channels, channels.len() as i64);
-        values.set(
-            PublicChannels,
-            channels.iter().filter(|c| c.is_announced).count() as i64,
-        );
-        values.set(
-            PrivateChannels,
-            channels.iter().filter(|c| !c.is_announced).count() as i64,
-        );
-        self.refresh_balances(node);
+        values.set(PublicChannels, public);
+        values.set(PrivateChannels, channels.len() as i64 - public);
     }
 
     /// Recomputes the balance series.
