@@ -1,7 +1,14 @@
 //! Compiles `proto/*.proto` with protox (pure Rust, no `protoc`) and generates the prost
 //! messages plus the tonic client and server for `api.LightningNode`.
+//!
+//! Every generated type also derives `serde::Serialize` for the CLI's JSON output: enum fields
+//! are written as their names, bytes as lowercase hex, a oneof as an object naming the member
+//! that is set, and maps (feature bits) in key order.
 
 use std::path::PathBuf;
+
+use prost_types::field_descriptor_proto::{Label, Type};
+use prost_types::FileDescriptorSet;
 
 const PROTO_FILES: [&str; 4] = ["api.proto", "types.proto", "events.proto", "error.proto"];
 
@@ -15,10 +22,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("ldk_server_descriptor.bin"),
         prost::Message::encode_to_vec(&descriptor_set),
     )?;
-    tonic_prost_build::configure()
+    let mut builder = tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
         .codec_path("crate::codec::ApiCodec")
-        .compile_fds(descriptor_set)?;
+        .btree_map(".")
+        .type_attribute(".", "#[derive(serde::Serialize)]");
+    for (path, attribute) in serde_field_attributes(&descriptor_set) {
+        builder = builder.field_attribute(path, attribute);
+    }
+    builder.compile_fds(descriptor_set)?;
     Ok(())
+}
+
+/// `(field path, attribute)` pairs that shape the JSON of enum and bytes fields.
+fn serde_field_attributes(set: &FileDescriptorSet) -> Vec<(String, String)> {
+    let mut attributes = Vec::new();
+    for file in &set.file {
+        let package = file.package();
+        for message in &file.message_type {
+            let message_path = format!(".{package}.{}", message.name());
+            for field in &message.field {
+                let path = format!("{message_path}.{}", field.name());
+                let optional = field.proto3_optional();
+                let repeated = field.label() == Label::Repeated;
+                let serializer = match field.r#type() {
+                    Type::Enum => {
+                        let enum_path =
+                            field.type_name().trim_start_matches('.').replace('.', "::");
+                        Some(format!(
+                            "crate::proto::json::enum_name::<crate::proto::{enum_path}, _>"
+                        ))
+                    }
+                    Type::Bytes if optional => Some("crate::proto::json::optional_hex".to_owned()),
+                    Type::Bytes if !repeated => Some("crate::proto::json::hex".to_owned()),
+                    _ => None,
+                };
+                if let Some(serializer) = serializer {
+                    attributes.push((path, format!("#[serde(serialize_with = \"{serializer}\")]")));
+                }
+            }
+        }
+    }
+    attributes
 }

@@ -59,6 +59,16 @@ pub enum ClientError {
 
 /// Connects to the server and returns a ready client.
 pub async fn connect(options: ClientOptions) -> Result<LdkServerClient, ClientError> {
+    let channel = channel(&options).await?;
+    let signing = SigningService::new(channel, options.api_key, options.sign_body);
+    Ok(LightningNodeClient::new(signing)
+        .max_decoding_message_size(MAX_REQUEST_BODY_BYTES)
+        .max_encoding_message_size(MAX_REQUEST_BODY_BYTES))
+}
+
+/// An HTTP/2 channel to the server, TLS pinned to its certificate, without signing (for
+/// `/metrics`, or to build other clients on).
+pub async fn channel(options: &ClientOptions) -> Result<Channel, ClientError> {
     let url = https_url(&options.base_url);
     let invalid = |reason: String| ClientError::InvalidUrl {
         url: url.clone(),
@@ -69,17 +79,13 @@ pub async fn connect(options: ClientOptions) -> Result<LdkServerClient, ClientEr
         .map_err(|e| invalid(e.to_string()))?
         .tls_config(tls)
         .map_err(|e| invalid(e.to_string()))?;
-    let channel = endpoint
+    endpoint
         .connect()
         .await
         .map_err(|source| ClientError::Connect {
             url: url.clone(),
             source,
-        })?;
-    let signing = SigningService::new(channel, options.api_key, options.sign_body);
-    Ok(LightningNodeClient::new(signing)
-        .max_decoding_message_size(MAX_REQUEST_BODY_BYTES)
-        .max_encoding_message_size(MAX_REQUEST_BODY_BYTES))
+        })
 }
 
 fn https_url(base_url: &str) -> String {

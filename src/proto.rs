@@ -28,3 +28,63 @@ pub mod error {
 /// The serialized `FileDescriptorSet` of all four proto files, as compiled by the build.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/ldk_server_descriptor.bin"));
+
+/// Serializers the generated types use for JSON (see `build.rs`).
+pub mod json {
+    use serde::Serializer;
+
+    /// A proto enum whose values have names.
+    pub trait NamedEnum: TryFrom<i32> {
+        /// The value's name as written in the proto file.
+        fn proto_name(&self) -> &'static str;
+    }
+
+    macro_rules! named_enums {
+        ($($enum:path),* $(,)?) => {
+            $(impl NamedEnum for $enum {
+                fn proto_name(&self) -> &'static str {
+                    self.as_str_name()
+                }
+            })*
+        };
+    }
+
+    named_enums!(
+        super::types::PaymentDirection,
+        super::types::PaymentStatus,
+        super::types::Network,
+        super::types::BalanceSource,
+        super::types::ChannelDirection,
+        super::events::ChannelState,
+        super::events::ChannelClosureInitiator,
+        super::events::ChannelStateChangeReasonKind,
+        super::error::ErrorCode,
+    );
+
+    /// Writes an enum field as its name; an unknown value stays a number.
+    pub fn enum_name<E: NamedEnum, S: Serializer>(
+        value: &i32,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match E::try_from(*value) {
+            Ok(known) => serializer.serialize_str(known.proto_name()),
+            Err(_) => serializer.serialize_i32(*value),
+        }
+    }
+
+    /// Writes bytes as lowercase hex.
+    pub fn hex<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&::hex::encode(bytes))
+    }
+
+    /// Writes optional bytes as lowercase hex, or null.
+    pub fn optional_hex<S: Serializer>(
+        bytes: &Option<Vec<u8>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => hex(bytes, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+}

@@ -8,7 +8,7 @@
 //! is read from the rendering of a set with just `b` set. Those renderings are computed once
 //! per context for the low bits (where every known feature lives) and cached.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use ldk_node::lightning::ln::channelmanager::provided_init_features;
@@ -20,7 +20,7 @@ use ldk_node::lightning_types::features::{
 use crate::proto::types;
 
 /// The wire form of a feature set.
-pub type FeatureMap = HashMap<u32, types::Feature>;
+pub type FeatureMap = BTreeMap<u32, types::Feature>;
 
 /// Bits below this are named once per context and cached; higher bits (which LDK names
 /// none of today) are looked up on demand.
