@@ -428,6 +428,7 @@ pub async fn run(
     connection: &ConnectionArgs,
     format: OutputFormat,
 ) -> Result<(), CliError> {
+    check_arguments(&command)?;
     let options = connection.resolve()?;
     if let Command::Metrics {
         metrics_username,
@@ -445,6 +446,32 @@ pub async fn run(
         Command::ListPayments { page } => list_payments(&mut client, page, format).await,
         Command::ListForwardedPayments { page } => list_forwarded(&mut client, page, format).await,
         other => call(&mut client, other, format).await,
+    }
+}
+
+/// Argument checks clap's parsers cannot make alone; they run before any connection.
+fn check_arguments(command: &Command) -> Result<(), CliError> {
+    let whole_sats = |amount: &AmountOrAll, what: &str| match amount {
+        AmountOrAll::Amount(amount) => amount.whole_sats(what).map(drop).map_err(CliError::usage),
+        AmountOrAll::All => Ok(()),
+    };
+    match command {
+        Command::OnchainSend { amount, .. } => whole_sats(amount, "amount"),
+        Command::OpenChannel { channel_amount, .. } => whole_sats(channel_amount, "channel_amount"),
+        Command::SpliceIn { splice_amount, .. } => whole_sats(splice_amount, "splice_amount"),
+        Command::SpliceOut { splice_amount, .. } => splice_amount
+            .whole_sats("splice_amount")
+            .map(drop)
+            .map_err(CliError::usage),
+        Command::ConnectPeer {
+            node_pubkey,
+            address,
+            ..
+        } => peer_and_address(node_pubkey, address.clone()).map(drop),
+        Command::UpdateChannelConfig { config, .. } if config.to_proto().is_none() => {
+            Err(CliError::usage("give at least one setting to change"))
+        }
+        _ => Ok(()),
     }
 }
 
