@@ -3,7 +3,7 @@
 //!
 //! Every generated type also derives `serde::Serialize` for the CLI's JSON output: enum fields
 //! are written as their names, bytes as lowercase hex, a oneof as an object naming the member
-//! that is set, and maps (feature bits) in key order.
+//! that is set (by its proto name), and maps (feature bits) in key order.
 
 use std::path::PathBuf;
 
@@ -27,7 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .codec_path("crate::codec::ApiCodec")
         .btree_map(".")
-        .type_attribute(".", "#[derive(serde::Serialize)]");
+        .type_attribute(".", "#[derive(serde::Serialize)]")
+        // A oneof member is named as in the proto (`payment_received`), not as its Rust
+        // variant (`PaymentReceived`); on structs the rule leaves the field names as they are.
+        .type_attribute(".", "#[serde(rename_all = \"snake_case\")]");
     for (path, attribute) in serde_field_attributes(&descriptor_set) {
         builder = builder.field_attribute(path, attribute);
     }
