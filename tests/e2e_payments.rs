@@ -451,14 +451,7 @@ async fn offers_keysend_unified_pagination_metrics_and_restart() {
         .into_inner()
         .payment_id;
     wait_payment_succeeded(&mut alice_events, &payment_id).await;
-    let paid = alice
-        .rpc()
-        .get_payment_details(GetPaymentDetailsRequest { payment_id })
-        .await
-        .unwrap()
-        .into_inner()
-        .payment
-        .unwrap();
+    let paid = alice.payment(&payment_id).await;
     let kind = bolt12_offer_of(&paid).expect("bolt12 offer payment");
     assert_eq!(kind.offer_id, offer.offer_id);
     assert_eq!(kind.payer_note.as_deref(), Some("thanks"));
@@ -534,14 +527,7 @@ async fn offers_keysend_unified_pagination_metrics_and_restart() {
         .into_inner()
         .payment_id;
     wait_payment_succeeded(&mut alice_events, &payment_id).await;
-    let paid = alice
-        .rpc()
-        .get_payment_details(GetPaymentDetailsRequest { payment_id })
-        .await
-        .unwrap()
-        .into_inner()
-        .payment
-        .unwrap();
+    let paid = alice.payment(&payment_id).await;
     let keysend = spontaneous_of(&paid).expect("spontaneous payment");
     assert_eq!(keysend.hash, hex::encode(sha2::Sha256::digest(preimage)));
 

@@ -63,6 +63,15 @@ async fn plain_channel(server: &ServerProcess) -> Channel {
         })
 }
 
+/// The status code GetNodeInfo fails with (the node never runs in these tests).
+async fn node_info_code(client: &mut ldk_server::client::LdkServerClient) -> Code {
+    client
+        .get_node_info(GetNodeInfoRequest {})
+        .await
+        .expect_err("the node cannot run")
+        .code()
+}
+
 /// Calls DecodeInvoice (which needs no running node) with a hand-made `x-auth` value.
 async fn call_with_auth(server: &ServerProcess, x_auth: Option<String>) -> Result<(), Status> {
     let mut client = LightningNodeClient::new(plain_channel(server).await);
@@ -103,14 +112,7 @@ async fn hmac_forms_and_auth_failures() {
     let mut options = server.client_options();
     options.sign_body = false;
     let mut client = connect(options).await.unwrap();
-    assert_eq!(
-        client
-            .get_node_info(GetNodeInfoRequest {})
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unavailable
-    );
+    assert_eq!(node_info_code(&mut client).await, Code::Unavailable);
 
     let unauthenticated = |result: Result<(), Status>, what: &str| {
         let status = result.expect_err(what);
@@ -170,14 +172,7 @@ async fn require_body_signature_rejects_the_timestamp_only_form() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     let mut client = server.client().await;
-    assert_eq!(
-        client
-            .get_node_info(GetNodeInfoRequest {})
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unavailable
-    );
+    assert_eq!(node_info_code(&mut client).await, Code::Unavailable);
 }
 
 #[tokio::test]
@@ -196,14 +191,7 @@ async fn tls_requires_the_pinned_certificate() {
     let mut options = server.client_options();
     options.base_url = format!("localhost:{}", server.grpc_address.port());
     let mut client = connect(options).await.expect("pinned connection by name");
-    assert_eq!(
-        client
-            .get_node_info(GetNodeInfoRequest {})
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unavailable
-    );
+    assert_eq!(node_info_code(&mut client).await, Code::Unavailable);
 }
 
 #[tokio::test]
@@ -581,14 +569,7 @@ async fn an_upstream_style_config_file_is_accepted_as_is() {
         .replace("{rpc}", &free_port().to_string());
     let server = ServerProcess::start(&config);
     let mut client = server.client().await;
-    assert_eq!(
-        client
-            .get_node_info(GetNodeInfoRequest {})
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unavailable
-    );
+    assert_eq!(node_info_code(&mut client).await, Code::Unavailable);
     let cert = std::fs::read_to_string(server.storage().join("tls.crt")).unwrap();
     assert!(cert.contains("BEGIN CERTIFICATE"));
 }

@@ -259,6 +259,22 @@ impl TestNode {
             .into_inner()
     }
 
+    /// GetPaymentDetails: the payment, which must be known.
+    pub async fn payment(&self, payment_id: &str) -> ldk_server::proto::types::Payment {
+        let request = GetPaymentDetailsRequest {
+            payment_id: payment_id.to_owned(),
+        };
+        let response = self
+            .rpc()
+            .get_payment_details(request)
+            .await
+            .expect("payment details");
+        response
+            .into_inner()
+            .payment
+            .unwrap_or_else(|| panic!("payment {payment_id} unknown"))
+    }
+
     /// Opens an event stream.
     pub async fn events(&self) -> Streaming<EventEnvelope> {
         self.rpc()
