@@ -616,6 +616,16 @@ async fn log_file_is_written_and_reopened_on_sighup() {
         panic!("{needle:?} never appeared in {}", path.display());
     };
     wait_for(log_path.clone(), "serving the gRPC API").await;
+    // Every call is logged with its method, status code and duration.
+    let mut client = server.client().await;
+    assert_eq!(node_info_code(&mut client).await, Code::Unavailable);
+    wait_for(log_path.clone(), "status_code=14").await;
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let line = log.lines().find(|l| l.contains("status_code=14")).unwrap();
+    assert!(
+        line.contains("GetNodeInfo") && line.contains("duration_ms="),
+        "{line}"
+    );
     // logrotate-style: move the file away, send SIGHUP, and the server writes a new one.
     let moved = server.storage().join("regtest").join("ldk-server.log.1");
     std::fs::rename(&log_path, &moved).unwrap();

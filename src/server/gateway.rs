@@ -97,25 +97,74 @@ where
             if request.uri().path() == METRICS_PATH {
                 return Ok(metrics_response(&state, &request));
             }
-            let deadline = match call_deadline(&mut request) {
-                Ok(deadline) => deadline,
-                Err(status) => return Ok(status.into_http()),
-            };
-            let request = match authenticate(&state, request).await {
-                Ok(request) => request,
-                Err(status) => return Ok(status.into_http()),
-            };
-            let Some(deadline) = deadline else {
-                return inner.call(request).await;
-            };
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(deadline_exceeded().into_http());
+            let method = rpc_method(request.uri().path()).to_owned();
+            let started = std::time::Instant::now();
+            let result = async {
+                let deadline = match call_deadline(&mut request) {
+                    Ok(deadline) => deadline,
+                    Err(status) => return Ok(status.into_http()),
+                };
+                let request = match authenticate(&state, request).await {
+                    Ok(request) => request,
+                    Err(status) => return Ok(status.into_http()),
+                };
+                let Some(deadline) = deadline else {
+                    return inner.call(request).await;
+                };
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(deadline_exceeded().into_http());
+                }
+                match tokio::time::timeout_at(deadline, inner.call(request)).await {
+                    Ok(response) => response,
+                    Err(_) => Ok(deadline_exceeded().into_http()),
+                }
             }
-            match tokio::time::timeout_at(deadline, inner.call(request)).await {
-                Ok(response) => response,
-                Err(_) => Ok(deadline_exceeded().into_http()),
+            .await;
+            if let Ok(response) = &result {
+                log_call(&method, response, started.elapsed());
             }
+            result
         })
+    }
+}
+
+/// The method name of a gRPC path (`/api.LightningNode/GetNodeInfo` → `GetNodeInfo`).
+fn rpc_method(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// One log record per call, with fields journald indexes (`RPC_METHOD`, `STATUS_CODE`,
+/// `DURATION_MS`): successes at debug, failures at info, server faults at warn. A response
+/// without `grpc-status` in its headers carries OK (or a stream) and ends in trailers.
+fn log_call(method: &str, response: &Response<Body>, elapsed: Duration) {
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<i32>().ok())
+        .unwrap_or(0);
+    let duration_ms = elapsed.as_secs_f64() * 1_000.0;
+    let message = response
+        .headers()
+        .get("grpc-message")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    match code {
+        0 => tracing::debug!(rpc_method = method, status_code = code, duration_ms, "rpc"),
+        13 => tracing::warn!(
+            rpc_method = method,
+            status_code = code,
+            duration_ms,
+            message,
+            "rpc failed"
+        ),
+        _ => tracing::info!(
+            rpc_method = method,
+            status_code = code,
+            duration_ms,
+            message,
+            "rpc failed"
+        ),
     }
 }
 
