@@ -46,6 +46,16 @@ async fn channel_by_user_id(node: &TestNode, user_channel_id: &str) -> Option<ty
 }
 
 /// The channel with `channel_id` as `node` lists it.
+/// The channel once its funding output is in `txid` (e.g. after a splice).
+async fn funded_by(node: &TestNode, user_channel_id: &str, txid: &str) -> Option<types::Channel> {
+    let channel = channel_by_user_id(node, user_channel_id).await?;
+    channel
+        .funding_txo
+        .as_ref()
+        .is_some_and(|t| t.txid == txid)
+        .then_some(channel)
+}
+
 async fn channel_by_id(node: &TestNode, channel_id: &str) -> Option<types::Channel> {
     node.channels()
         .await
@@ -580,13 +590,7 @@ async fn splice_in_and_out() {
     let received = chain.rpc("getreceivedbyaddress", &[json!(external), json!(1)]);
     assert_eq!(btc_to_sats(&received), 100_000);
     let spliced = wait_until("channel shrinks after splice-out", LONG, || async {
-        channel_by_user_id(&alice, &user_channel_id)
-            .await
-            .filter(|c| {
-                c.funding_txo
-                    .as_ref()
-                    .is_some_and(|t| t.txid == splice_txid)
-            })
+        funded_by(&alice, &user_channel_id, &splice_txid).await
     })
     .await;
     // The channel pays the 100k and the fee of the splice.
@@ -629,13 +633,7 @@ async fn splice_in_and_out() {
     })
     .await;
     let spliced = wait_until("channel shrinks again", LONG, || async {
-        channel_by_user_id(&alice, &user_channel_id)
-            .await
-            .filter(|c| {
-                c.funding_txo
-                    .as_ref()
-                    .is_some_and(|t| t.txid == splice_txid)
-            })
+        funded_by(&alice, &user_channel_id, &splice_txid).await
     })
     .await;
     assert!(

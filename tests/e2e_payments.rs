@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::chain::{next_event, open_channel, wait_until, Chain, TestNode};
+use common::chain::{next_channel_state, next_event, open_channel, wait_until, Chain, TestNode};
 use ldk_server::proto::api::*;
 use ldk_server::proto::events::event_envelope::Event;
 use ldk_server::proto::events::ChannelState;
@@ -215,35 +215,13 @@ async fn onchain_channel_and_bolt11() {
         (&mut alice_events, &bob.node_id),
         (&mut bob_events, &alice.node_id),
     ] {
-        let pending = next_event(
-            stream,
-            "channel pending",
-            EVENT_TIMEOUT,
-            |event| match event {
-                Event::ChannelStateChanged(c) if c.state() == ChannelState::Pending => {
-                    Some(c.clone())
-                }
-                _ => None,
-            },
-        )
-        .await;
+        let pending = next_channel_state(stream, ChannelState::Pending, EVENT_TIMEOUT).await;
         assert_eq!(pending.counterparty_node_id.as_deref(), Some(peer.as_str()));
         assert!(pending
             .funding_txo
             .as_ref()
             .is_some_and(|txo| txo.contains(':')));
-        let ready = next_event(
-            stream,
-            "channel ready",
-            EVENT_TIMEOUT,
-            |event| match event {
-                Event::ChannelStateChanged(c) if c.state() == ChannelState::Ready => {
-                    Some(c.clone())
-                }
-                _ => None,
-            },
-        )
-        .await;
+        let ready = next_channel_state(stream, ChannelState::Ready, EVENT_TIMEOUT).await;
         assert_eq!(ready.channel_id, pending.channel_id);
     }
     let channel = alice

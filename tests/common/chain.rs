@@ -401,3 +401,21 @@ pub async fn next_event<T>(
         }
     }
 }
+
+/// Reads events until a `ChannelStateChanged` in `state` arrives; returns it.
+pub async fn next_channel_state(
+    stream: &mut Streaming<EventEnvelope>,
+    state: ldk_server::proto::events::ChannelState,
+    timeout: Duration,
+) -> ldk_server::proto::events::ChannelStateChanged {
+    next_event(
+        stream,
+        &format!("channel state {state:?}"),
+        timeout,
+        |event| match event {
+            Event::ChannelStateChanged(change) if change.state() == state => Some(change.clone()),
+            _ => None,
+        },
+    )
+    .await
+}
