@@ -73,13 +73,7 @@ async fn onchain_channel_and_bolt11() {
 
     // Fund Alice and send some of it to Bob on chain.
     alice.fund(&chain, 2_000_000).await;
-    let bob_address = bob
-        .rpc()
-        .onchain_receive(OnchainReceiveRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .address;
+    let bob_address = bob.new_address().await;
     let sent = alice
         .rpc()
         .onchain_send(OnchainSendRequest {
@@ -510,13 +504,7 @@ async fn offers_keysend_unified_pagination_metrics_and_restart() {
     assert_eq!(keysend.hash, hex::encode(sha2::Sha256::digest(preimage)));
 
     // UnifiedSend: a BIP 21 URI with a BOLT 11 invoice is paid over Lightning, a plain one on chain.
-    let bob_address = bob
-        .rpc()
-        .onchain_receive(OnchainReceiveRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .address;
+    let bob_address = bob.new_address().await;
     let invoice = bob
         .rpc()
         .bolt11_receive(Bolt11ReceiveRequest {

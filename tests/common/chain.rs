@@ -227,16 +227,16 @@ impl TestNode {
         .await
     }
 
+    /// OnchainReceive: a fresh address of the node's wallet.
+    pub async fn new_address(&self) -> String {
+        let response = self.rpc().onchain_receive(OnchainReceiveRequest {}).await;
+        response.expect("onchain receive").into_inner().address
+    }
+
     /// Funds the node's wallet with `sats` (OnchainReceive + mining) and waits for it.
     pub async fn fund(&self, chain: &Chain, sats: u64) {
         let before = self.balances().await.spendable_onchain_balance_sats;
-        let address = self
-            .rpc()
-            .onchain_receive(OnchainReceiveRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .address;
+        let address = self.new_address().await;
         chain.fund(&address, sats);
         self.wait_for_height(chain.height()).await;
         wait_until(
