@@ -1,9 +1,9 @@
-//! The server process: prepares storage, keys and TLS, binds the listener, serves the API at
-//! once, starts the node in the background, and shuts everything down in order on a signal.
+//! The server process: prepares storage, keys and TLS, serves the API at once on the listeners
+//! `main` took, starts the node in the background, keeps systemd informed (status, readiness,
+//! watchdog), and shuts everything down in order on a signal.
 
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
 use crate::api::events::EVENT_CHANNEL_CAPACITY;
@@ -13,19 +13,30 @@ use crate::config::{ApiKeySource, Config};
 use crate::logging::RotatingFile;
 use crate::metrics::Metrics;
 use crate::node::builder::{build_and_start, load_or_generate_mnemonic};
-use crate::node::{start_with_retry, NodeHandle};
+use crate::node::{start_with_retry, NodeHandle, NodeState};
 use crate::proto::events::EventEnvelope;
-use crate::server::gateway::{basic_authorization, GatewayState};
+use crate::server::gateway::GatewayState;
+use crate::server::metrics_endpoint::basic_authorization;
+use crate::server::metrics_http::{self, MetricsHttp};
 use crate::store::PaymentStore;
+use crate::systemd::listeners::Listeners;
+use crate::systemd::watchdog::{self, Parts};
+use crate::systemd::{self, notify};
 use crate::tls::{self, TlsSettings};
 use crate::{events, server};
 
 /// How long open calls and connections may take to finish once shutdown begins.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Runs the server until SIGTERM or SIGINT; returns an error message if it cannot run.
-pub async fn run(config: Config, log_file: Option<Arc<RotatingFile>>) -> Result<(), String> {
+/// Runs the server on `listeners` until SIGTERM or SIGINT; returns an error message if it
+/// cannot run.
+pub async fn run(
+    config: Config,
+    log_file: Option<Arc<RotatingFile>>,
+    listeners: Listeners,
+) -> Result<(), String> {
     let config = Arc::new(config);
+    notify::status("preparing storage, keys and TLS");
     prepare_directories(&config)?;
     let identity = tls::load_or_generate(&TlsSettings {
         cert_path: config.tls.cert_path.clone(),
@@ -39,14 +50,19 @@ pub async fn run(config: Config, log_file: Option<Arc<RotatingFile>>) -> Result<
         PaymentStore::open(&config.network_dir).map_err(|e| format!("payment store: {e}"))?,
     );
     let metrics = Arc::new(Metrics::new(config.metrics.upstream_names));
-    let listener = TcpListener::bind(config.grpc_service_address)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.grpc_service_address))?;
-    tracing::info!(address = %config.grpc_service_address, network = %config.network, "serving the gRPC API");
+    let (grpc_address, metrics_address) = listeners.addresses();
+    let grpc_listener = tokio::net::TcpListener::from_std(listeners.grpc)
+        .map_err(|e| format!("gRPC listener: {e}"))?;
+    let metrics_listener = listeners
+        .metrics
+        .map(tokio::net::TcpListener::from_std)
+        .transpose()
+        .map_err(|e| format!("metrics listener: {e}"))?;
 
     let (shutdown_sender, shutdown) = watch::channel(false);
     let (event_sender, _) = broadcast::channel::<EventEnvelope>(EVENT_CHANNEL_CAPACITY);
     let node_handle = Arc::new(NodeHandle::new());
+    let parts = Parts::default();
     let ctx = Arc::new(ApiContext {
         node: Arc::clone(&node_handle),
         store: Arc::clone(&store),
@@ -56,22 +72,25 @@ pub async fn run(config: Config, log_file: Option<Arc<RotatingFile>>) -> Result<
         metrics: Arc::clone(&metrics),
         gossip_via_p2p: config.rgs_server_url.is_none(),
     });
+    let metrics_authorization = config
+        .metrics
+        .basic_auth
+        .as_ref()
+        .map(|auth| basic_authorization(&auth.username, &auth.password));
     let gateway = Arc::new(GatewayState {
         api_key,
         require_body_signature: config.auth.require_body_signature,
         metrics: Arc::clone(&metrics),
         metrics_enabled: config.metrics.enabled,
-        metrics_authorization: config
-            .metrics
-            .basic_auth
-            .as_ref()
-            .map(|auth| basic_authorization(&auth.username, &auth.password)),
+        metrics_authorization: metrics_authorization.clone(),
     });
     let server_task = tokio::spawn({
         let shutdown = shutdown.clone();
+        let alive = parts.grpc_server.guard();
         async move {
+            let _alive = alive;
             server::serve(
-                listener,
+                grpc_listener,
                 &identity,
                 gateway,
                 ApiService::new(ctx),
@@ -81,6 +100,43 @@ pub async fn run(config: Config, log_file: Option<Arc<RotatingFile>>) -> Result<
         }
     });
 
+    tracing::info!(
+        address = ?grpc_address,
+        origin = ?listeners.origin,
+        network = %config.network,
+        "serving the gRPC API"
+    );
+    let mut background = Vec::new();
+    if let Some(listener) = metrics_listener {
+        tracing::info!(address = ?metrics_address, origin = ?listeners.origin, "serving /metrics and /healthz over plain HTTP");
+        let state = Arc::new(MetricsHttp {
+            metrics: Arc::clone(&metrics),
+            authorization: metrics_authorization,
+            node: Arc::clone(&node_handle),
+        });
+        background.push(tokio::spawn(metrics_http::serve(
+            listener,
+            state,
+            shutdown.clone(),
+        )));
+    }
+    background.push(tokio::spawn(systemd::report_node_state(
+        Arc::clone(&node_handle),
+        shutdown.clone(),
+    )));
+    if let Some(interval) = watchdog::ping_interval() {
+        tracing::debug!(
+            interval_ms = interval.as_millis() as u64,
+            "systemd watchdog enabled"
+        );
+        background.push(tokio::spawn(watchdog::run(
+            interval,
+            parts.clone(),
+            Arc::clone(&node_handle),
+            shutdown.clone(),
+        )));
+    }
+
     let runtime = tokio::runtime::Handle::current();
     let attempt = {
         let config = Arc::clone(&config);
@@ -89,37 +145,46 @@ pub async fn run(config: Config, log_file: Option<Arc<RotatingFile>>) -> Result<
     let mut node_task = tokio::spawn({
         let handle = Arc::clone(&node_handle);
         let shutdown = shutdown.clone();
-        async move { start_with_retry(&handle, shutdown, attempt).await }
+        let alive = parts.node_start.guard();
+        async move {
+            let _alive = alive;
+            start_with_retry(&handle, shutdown, attempt).await
+        }
     });
 
-    let mut background = Vec::new();
     let outcome = tokio::select! {
         started = &mut node_task => match started {
             Ok(Ok(Some(node))) => {
                 tracing::info!(node_id = %node.node_id(), "node running");
-                background.push(tokio::spawn(events::run(
+                let alive = parts.event_loop.guard();
+                let event_loop = events::run(
                     Arc::clone(&node),
                     Arc::clone(&store),
                     event_sender.clone(),
                     Arc::clone(&metrics),
                     shutdown.clone(),
-                )));
+                );
+                background.push(tokio::spawn(async move {
+                    let _alive = alive;
+                    event_loop.await;
+                }));
                 background.push(tokio::spawn(poll_metrics(
                     Arc::clone(&node),
                     Arc::clone(&metrics),
                     config.metrics.poll_interval,
                     shutdown.clone(),
                 )));
-                wait_for_signal(log_file.as_deref()).await
+                wait_for_signal(log_file.as_deref(), &node_handle).await
             }
             Ok(Ok(None)) => Ok(()),
             Ok(Err(reason)) => Err(format!("the node cannot start: {reason}")),
             Err(join_error) => Err(format!("node start task failed: {join_error}")),
         },
-        signal = wait_for_signal(log_file.as_deref()) => signal,
+        signal = wait_for_signal(log_file.as_deref(), &node_handle) => signal,
     };
 
     tracing::info!("shutting down");
+    notify::stopping();
     let _ = shutdown_sender.send(true);
     for task in background {
         let _ = task.await;
@@ -164,7 +229,7 @@ async fn wait_for(mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Waits for SIGTERM or SIGINT; SIGHUP meanwhile reopens the log file (for logrotate).
-async fn wait_for_signal(log_file: Option<&RotatingFile>) -> Result<(), String> {
+async fn wait_for_signal(log_file: Option<&RotatingFile>, node: &NodeHandle) -> Result<(), String> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -179,14 +244,27 @@ async fn wait_for_signal(log_file: Option<&RotatingFile>) -> Result<(), String> 
                 tracing::info!("SIGINT received");
                 return Ok(());
             }
-            _ = hangup.recv() => {
-                if let Some(Err(error)) = log_file.map(RotatingFile::reopen) {
-                    tracing::error!(%error, "reopening the log file failed");
-                } else {
-                    tracing::info!("SIGHUP: log file reopened");
-                }
-            }
+            _ = hangup.recv() => reload(log_file, node),
         }
+    }
+}
+
+/// SIGHUP: reopens the log file, framed by `RELOADING=1` and `READY=1` once the node runs.
+fn reload(log_file: Option<&RotatingFile>, node: &NodeHandle) {
+    let running = match node.state() {
+        NodeState::Running(running) => Some(running),
+        _ => None,
+    };
+    if running.is_some() {
+        notify::reloading();
+    }
+    if let Some(Err(error)) = log_file.map(RotatingFile::reopen) {
+        tracing::error!(%error, "reopening the log file failed");
+    } else {
+        tracing::info!("SIGHUP: log file reopened");
+    }
+    if let Some(running) = running {
+        notify::ready(&format!("running: node {}", running.node_id()));
     }
 }
 

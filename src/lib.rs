@@ -4,8 +4,9 @@
 //! listener; [`server`] is the thin transport (TLS, gateway layer, tonic); [`api`] holds one
 //! module per group of RPCs; [`convert`] maps ldk-node types to the wire types; [`events`] turns
 //! ldk-node events into stored history and streamed envelopes; [`store`] is the SQLite history;
-//! [`node`] owns the ldk-node lifecycle; [`metrics`] exports Prometheus series; [`client`] is the
-//! signing, certificate-pinning client the CLI and tests use.
+//! [`node`] owns the ldk-node lifecycle; [`metrics`] exports Prometheus series; [`systemd`] takes
+//! socket-activated listeners and talks to the service manager; [`privileges`] drops every
+//! capability; [`client`] is the signing, certificate-pinning client the CLI and tests use.
 
 pub mod api;
 pub mod app;
@@ -20,9 +21,11 @@ pub mod events;
 pub mod logging;
 pub mod metrics;
 pub mod node;
+pub mod privileges;
 pub mod proto;
 pub mod secrets;
 pub mod server;
 pub mod shutdown;
 pub mod store;
+pub mod systemd;
 pub mod tls;

@@ -11,6 +11,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use tracing::level_filters::LevelFilter;
+use tracing_journald::{Priority, PriorityMappings};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
@@ -79,7 +80,19 @@ fn journald_layer(mode: JournaldMode) -> Result<Option<BoxedLayer>, String> {
     }
     let layer = tracing_journald::layer()
         .map_err(|e| format!("the journal socket is not available ({e})"))?
-        .with_syslog_identifier("ldk-server".to_owned());
+        .with_syslog_identifier("ldk-server".to_owned())
+        // Event fields become journal fields by their own names (`rpc_method` → RPC_METHOD),
+        // so `journalctl RPC_METHOD=GetNodeInfo` works; the default would prefix them `F_`.
+        .with_field_prefix(None)
+        // syslog's meaning of the levels: info is 6 and debug 7 (`journalctl -p info` hides
+        // debug records); trace shares debug's priority.
+        .with_priority_mappings(PriorityMappings {
+            error: Priority::Error,
+            warn: Priority::Warning,
+            info: Priority::Informational,
+            debug: Priority::Debug,
+            trace: Priority::Debug,
+        });
     Ok(Some(layer.boxed()))
 }
 

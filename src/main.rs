@@ -14,6 +14,30 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let listeners = match ldk_server::systemd::listeners::Listeners::take_or_bind(
+        config.grpc_service_address,
+        config.metrics.listen_address,
+    ) {
+        Ok(listeners) => listeners,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("ldk-server: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Before the runtime starts its threads: they inherit the emptied capability sets.
+    match ldk_server::privileges::drop_all() {
+        Ok(dropped) => tracing::debug!(
+            held = ?dropped.held,
+            bounding = dropped.bounding,
+            "dropped every capability; no-new-privs set"
+        ),
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("ldk-server: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -24,7 +48,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(ldk_server::app::run(config, log_file)) {
+    match runtime.block_on(ldk_server::app::run(config, log_file, listeners)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes};
-use common::{free_port, run_to_exit, scrape_metrics, ServerProcess};
+use common::{free_port, run_to_exit, scrape_metrics, unreachable_chain_config, ServerProcess};
 use ldk_server::auth::{self, ApiKey};
 use ldk_server::client::{connect, SigningService};
 use ldk_server::proto::api::lightning_node_client::LightningNodeClient;
@@ -16,32 +16,6 @@ use ldk_server::proto::api::*;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
-
-/// A regtest server whose bitcoind RPC port is closed: the node never starts.
-fn unreachable_chain_config(extra: &str) -> String {
-    format!(
-        r#"
-[node]
-network = "regtest"
-grpc_service_address = "{{grpc}}"
-
-[storage.disk]
-dir_path = "{{storage}}"
-
-[bitcoind]
-rpc_address = "127.0.0.1:{port}"
-rpc_user = "user"
-rpc_password = "password"
-
-[log]
-level = "debug"
-log_to_file = false
-
-{extra}
-"#,
-        port = free_port()
-    )
-}
 
 fn start_server(extra: &str) -> ServerProcess {
     ServerProcess::start(&unreachable_chain_config(extra))
@@ -385,7 +359,7 @@ async fn metrics_endpoint_with_and_without_basic_auth() {
     assert_eq!(status, 401);
     let (status, _) = scrape_metrics(&guarded, Some("Basic cHJvbTp3cm9uZw==")).await;
     assert_eq!(status, 401);
-    let good = ldk_server::server::gateway::basic_authorization("prom", "s3cret");
+    let good = ldk_server::server::metrics_endpoint::basic_authorization("prom", "s3cret");
     let (status, body) = scrape_metrics(&guarded, Some(&good)).await;
     assert_eq!(status, 200);
     assert!(body.contains("ldk_server_total_channels_count"));

@@ -999,7 +999,7 @@ async fn print_metrics(
     if let Some((user, password)) = credentials {
         request = request.header(
             "authorization",
-            crate::server::gateway::basic_authorization(&user, &password),
+            crate::server::metrics_endpoint::basic_authorization(&user, &password),
         );
     }
     let request = request

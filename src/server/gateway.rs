@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use tonic::body::Body;
 use tonic::Status;
@@ -19,6 +19,7 @@ use tower_service::Service;
 
 use crate::auth::{self, ApiKey, AUTH_HEADER};
 use crate::metrics::Metrics;
+use crate::server::metrics_endpoint::scrape_response;
 
 /// Largest request body accepted, as upstream: 10 MiB.
 pub const MAX_REQUEST_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -134,7 +135,7 @@ fn rpc_method(path: &str) -> &str {
 }
 
 /// One log record per call, with fields journald indexes (`RPC_METHOD`, `STATUS_CODE`,
-/// `DURATION_MS`): successes at debug, failures at info, server faults at warn. A response
+/// `GRPC_CODE`, `DURATION_MS`, `GRPC_MESSAGE`): successes at debug, failures at info, server faults at warn. A response
 /// without `grpc-status` in its headers carries OK (or a stream) and ends in trailers.
 fn log_call(method: &str, response: &Response<Body>, elapsed: Duration) {
     let code = response
@@ -144,25 +145,34 @@ fn log_call(method: &str, response: &Response<Body>, elapsed: Duration) {
         .and_then(|value| value.parse::<i32>().ok())
         .unwrap_or(0);
     let duration_ms = elapsed.as_secs_f64() * 1_000.0;
-    let message = response
+    let grpc_message = response
         .headers()
         .get("grpc-message")
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
+    let grpc_code = format!("{:?}", tonic::Code::from_i32(code));
     match code {
-        0 => tracing::debug!(rpc_method = method, status_code = code, duration_ms, "rpc"),
+        0 => tracing::debug!(
+            rpc_method = method,
+            status_code = code,
+            grpc_code,
+            duration_ms,
+            "rpc"
+        ),
         13 => tracing::warn!(
             rpc_method = method,
             status_code = code,
+            grpc_code,
             duration_ms,
-            message,
+            grpc_message,
             "rpc failed"
         ),
         _ => tracing::info!(
             rpc_method = method,
             status_code = code,
+            grpc_code,
             duration_ms,
-            message,
+            grpc_message,
             "rpc failed"
         ),
     }
@@ -259,56 +269,14 @@ fn body_too_large() -> Status {
 }
 
 fn metrics_response(state: &GatewayState, request: &Request<Body>) -> Response<Body> {
-    if request.method() != Method::GET {
-        return plain_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
-    }
-    if let Some(expected) = &state.metrics_authorization {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes);
-        if !given.is_some_and(|given| constant_time_eq(given, expected.as_bytes())) {
-            let mut response = plain_response(StatusCode::UNAUTHORIZED, "Unauthorized");
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"metrics\""),
-            );
-            return response;
-        }
-    }
-    if !state.metrics_enabled {
-        return plain_response(StatusCode::NOT_FOUND, "Not Found");
-    }
-    let mut response = Response::new(Body::new(Full::new(Bytes::from(state.metrics.render()))));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
-}
-
-fn plain_response(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::new(Full::new(Bytes::from_static(text.as_bytes()))));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    response
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
-/// The `Authorization` header value Basic auth expects for `username:password`.
-pub fn basic_authorization(username: &str, password: &str) -> String {
-    use base64::Engine;
-    let credentials = format!("{username}:{password}");
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(credentials)
+    scrape_response(
+        &state.metrics,
+        state.metrics_authorization.as_deref(),
+        state.metrics_enabled,
+        request.method(),
+        request.headers(),
     )
+    .map(Body::new)
 }
 
 #[cfg(test)]

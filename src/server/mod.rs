@@ -1,6 +1,9 @@
-//! The gRPC listener: TLS (rustls, ALPN h2), the [`gateway`] layer, and the tonic service.
+//! The listeners: gRPC over TLS (rustls, ALPN h2) behind the [`gateway`] layer, and the
+//! plain-HTTP [`metrics_http`] listener.
 
 pub mod gateway;
+pub mod metrics_endpoint;
+pub mod metrics_http;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -25,6 +25,32 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A regtest server whose bitcoind RPC port is closed: the node never starts.
+pub fn unreachable_chain_config(extra: &str) -> String {
+    format!(
+        r#"
+[node]
+network = "regtest"
+grpc_service_address = "{{grpc}}"
+
+[storage.disk]
+dir_path = "{{storage}}"
+
+[bitcoind]
+rpc_address = "127.0.0.1:{port}"
+rpc_user = "user"
+rpc_password = "password"
+
+[log]
+level = "debug"
+log_to_file = false
+
+{extra}
+"#,
+        port = free_port()
+    )
+}
+
 /// A running `ldk-server` process and the files it made.
 pub struct ServerProcess {
     /// The process.
@@ -50,6 +76,32 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`] in a given directory and address (used for restarts).
     pub fn start_in(dir: tempfile::TempDir, grpc_address: SocketAddr, config_body: &str) -> Self {
+        let mut server = Self::spawn(dir, grpc_address, config_body, |_| {});
+        server.wait_for_files();
+        server.wait_for_listener();
+        server
+    }
+
+    /// Starts the server without waiting for it; `configure` adjusts the command (environment,
+    /// inherited sockets, a wrapper program) before it is spawned.
+    pub fn spawn(
+        dir: tempfile::TempDir,
+        grpc_address: SocketAddr,
+        config_body: &str,
+        configure: impl FnOnce(&mut Command),
+    ) -> Self {
+        Self::spawn_wrapped(dir, grpc_address, config_body, &[], configure)
+    }
+
+    /// Like [`ServerProcess::spawn`], run through `wrapper` (a program and its arguments, to
+    /// which the server's path and config file are appended), e.g. `systemd-socket-activate`.
+    pub fn spawn_wrapped(
+        dir: tempfile::TempDir,
+        grpc_address: SocketAddr,
+        config_body: &str,
+        wrapper: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Self {
         let config = config_body
             .replace("{storage}", &dir.path().join("data").display().to_string())
             .replace("{grpc}", &grpc_address.to_string());
@@ -61,23 +113,33 @@ impl ServerProcess {
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, config).expect("write config");
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-        let child = Command::new(SERVER_BIN)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(SERVER_BIN);
+                command
+            }
+            None => Command::new(SERVER_BIN),
+        };
+        command
             .arg(&config_path)
             .env_remove("LDK_SERVER_NODE_NETWORK")
             .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn ldk-server");
-        let mut server = Self {
+            .stderr(log);
+        configure(&mut command);
+        let child = command.spawn().expect("spawn ldk-server");
+        Self {
             child: Some(child),
             dir,
             grpc_address,
             network,
             config_path,
-        };
-        server.wait_for_files();
-        server.wait_for_listener();
-        server
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     /// Storage root.
@@ -130,7 +192,8 @@ impl ServerProcess {
         }
     }
 
-    fn wait_for_files(&mut self) {
+    /// Waits until the API key and certificate exist.
+    pub fn wait_for_files(&mut self) {
         let files = [self.api_key_path(), self.storage().join("tls.crt")];
         self.wait_for("create its API key and certificate", || {
             files.iter().all(|f| f.exists())
@@ -143,7 +206,7 @@ impl ServerProcess {
     }
 
     /// Polls `ready` until it holds; fails if the process exits or 30 s pass.
-    fn wait_for(&mut self, what: &str, mut ready: impl FnMut() -> bool) {
+    pub fn wait_for(&mut self, what: &str, mut ready: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !ready() {
             if let Some(status) = self
