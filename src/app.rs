@@ -137,6 +137,11 @@ pub async fn run(
         )));
     }
 
+    background.push(tokio::spawn(load_forwarding_totals(
+        Arc::clone(&store),
+        Arc::clone(&metrics),
+    )));
+
     let runtime = tokio::runtime::Handle::current();
     let attempt = {
         let config = Arc::clone(&config);
@@ -156,6 +161,7 @@ pub async fn run(
         started = &mut node_task => match started {
             Ok(Ok(Some(node))) => {
                 tracing::info!(node_id = %node.node_id(), "node running");
+                metrics.node.set_node_running(true);
                 let alive = parts.event_loop.guard();
                 let event_loop = events::run(
                     Arc::clone(&node),
@@ -185,6 +191,7 @@ pub async fn run(
 
     tracing::info!("shutting down");
     notify::stopping();
+    metrics.node.set_node_running(false);
     let _ = shutdown_sender.send(true);
     for task in background {
         let _ = task.await;
@@ -274,6 +281,18 @@ async fn stop_node(node: Arc<ldk_node::Node>) {
         Ok(Ok(())) => tracing::info!("node stopped"),
         Ok(Err(error)) => tracing::error!(%error, "stopping the node failed"),
         Err(error) => tracing::error!(%error, "the node stop task failed"),
+    }
+}
+
+/// Sets the forwarding counters from the stored history (a full scan, off the reactor).
+async fn load_forwarding_totals(store: Arc<PaymentStore>, metrics: Arc<Metrics>) {
+    let totals = tokio::task::spawn_blocking(move || store.forwarding_totals()).await;
+    match totals {
+        Ok(Ok(totals)) => metrics.set_forwarding_totals(totals),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "reading the forwarding history for metrics failed")
+        }
+        Err(error) => tracing::error!(%error, "the forwarding totals task failed"),
     }
 }
 

@@ -44,6 +44,7 @@ pub async fn run(
                 log_event(&event);
                 if let Some(envelope) = envelope {
                     let name = envelope_event_name(&envelope);
+                    processor.metrics.record_event_sent(name);
                     let receivers = sender.send(envelope).unwrap_or(0);
                     tracing::debug!(event = name, receivers, "event published");
                 }
@@ -169,12 +170,17 @@ impl EventProcessor {
         };
         if let Some(forward) = forwarded_payment(event) {
             let store = Arc::clone(&self.store);
+            let (amount_msat, fees_msat) = (
+                forward.outbound_amount_forwarded_msat.unwrap_or(0),
+                forward.total_fee_earned_msat.unwrap_or(0),
+            );
             run_blocking(move || {
                 store
                     .insert_forwarded_payment(&forward)
                     .map_err(|e| e.to_string())
             })
             .await?;
+            self.metrics.node.record_forward(amount_msat, fees_msat);
         }
         let was_ready = match event {
             Event::ChannelReady { channel_id, .. } => {

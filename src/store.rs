@@ -340,6 +340,30 @@ impl PaymentStore {
         }
     }
 
+    /// Totals over the stored forwarding history (count, amount forwarded out, fees earned).
+    /// This decodes every record in batches: call it once, at startup.
+    pub fn forwarding_totals(&self) -> Result<crate::metrics::node::ForwardingTotals, StoreError> {
+        let mut totals = crate::metrics::node::ForwardingTotals::default();
+        let mut cursor = None;
+        loop {
+            let page: Page<ForwardedPayment> =
+                self.list(FORWARDED_PAYMENTS, cursor, COUNTING_BATCH)?;
+            for forwarded in &page.items {
+                totals.count += 1;
+                totals.amount_msat = totals
+                    .amount_msat
+                    .saturating_add(forwarded.outbound_amount_forwarded_msat.unwrap_or(0));
+                totals.fees_msat = totals
+                    .fees_msat
+                    .saturating_add(forwarded.total_fee_earned_msat.unwrap_or(0));
+            }
+            match page.next_page_token {
+                Some(token) => cursor = Some(token),
+                None => return Ok(totals),
+            }
+        }
+    }
+
     /// [`PaymentStore::insert_forwarded_payment`] with the creation time given.
     fn insert_forwarded_payment_at(
         &self,

@@ -26,7 +26,10 @@ pub fn subscribe(ctx: &ApiContext) -> ApiResult<EventStream> {
     let receiver = ctx.events.subscribe();
     let shutdown = ctx.shutdown.clone();
     let metrics = std::sync::Arc::clone(&ctx.metrics);
+    // Lives as long as the stream: `ldk_server_event_subscribers` counts it until it ends.
+    let subscriber = metrics.subscriber();
     let on_lag = move |missed: u64| {
+        let _counted = &subscriber;
         tracing::warn!(missed, "an event subscriber lagged and missed events");
         metrics.record_events_dropped(missed);
     };

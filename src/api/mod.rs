@@ -94,13 +94,28 @@ impl ApiService {
     }
 }
 
+/// A method's wire name from its request type's name: `GetNodeInfoRequest` → `GetNodeInfo`.
+const fn rpc_method_name(request_type: &'static str) -> &'static str {
+    const SUFFIX: usize = "Request".len();
+    match request_type.split_at_checked(request_type.len() - SUFFIX) {
+        Some((name, _)) => name,
+        None => request_type,
+    }
+}
+
 fn respond<T>(result: ApiResult<T>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(Status::from)
 }
 
 /// Implements the generated trait: every unary RPC forwards to its handler function.
 macro_rules! lightning_node_service {
-    ($($method:ident($request:ty) -> $response:ty => $handler:path;)*) => {
+    ($($method:ident($request:ident) -> $response:ty => $handler:path;)*) => {
+        /// The wire names of every method of the service (`GetNodeInfo`, …, `SubscribeEvents`).
+        pub const RPC_METHODS: &[&str] = &[
+            $(rpc_method_name(stringify!($request)),)*
+            "SubscribeEvents",
+        ];
+
         #[tonic::async_trait]
         impl LightningNode for ApiService {
             $(

@@ -120,6 +120,16 @@ fn required_payment(
     payment.ok_or_else(|| EventConversionError::MissingPayment(payment_id_hex(&payment_id)))
 }
 
+/// Every name [`envelope_event_name`] gives, for metrics labels.
+pub const EVENT_NAMES: [&str; 6] = [
+    "payment_received",
+    "payment_successful",
+    "payment_failed",
+    "payment_forwarded",
+    "payment_claimable",
+    "channel_state_changed",
+];
+
 /// The short name of an envelope's event (`payment_received`, `channel_state_changed`, ...),
 /// for logs and metric labels.
 pub fn envelope_event_name(envelope: &events::EventEnvelope) -> &'static str {

@@ -18,6 +18,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::auth::{self, ApiKey, AUTH_HEADER};
+use crate::metrics::rpc::code_name;
 use crate::metrics::Metrics;
 use crate::server::metrics_endpoint::scrape_response;
 
@@ -122,7 +123,10 @@ where
             }
             .await;
             if let Ok(response) = &result {
-                log_call(&method, response, started.elapsed());
+                let code = response_code(response);
+                let elapsed = started.elapsed();
+                state.metrics.rpc.observe(&method, code, elapsed);
+                log_call(&method, code, response, elapsed);
             }
             result
         })
@@ -134,34 +138,41 @@ fn rpc_method(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// One log record per call, with fields journald indexes (`RPC_METHOD`, `STATUS_CODE`,
-/// `GRPC_CODE`, `DURATION_MS`, `GRPC_MESSAGE`): successes at debug, failures at info, server faults at warn. A response
-/// without `grpc-status` in its headers carries OK (or a stream) and ends in trailers.
-fn log_call(method: &str, response: &Response<Body>, elapsed: Duration) {
-    let code = response
+/// The status of a response: `grpc-status` in its headers (Trailers-Only), else OK (a normal
+/// response, whose status follows in trailers, or a stream).
+fn response_code(response: &Response<Body>) -> tonic::Code {
+    response
         .headers()
         .get("grpc-status")
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<i32>().ok())
-        .unwrap_or(0);
+        .map(tonic::Code::from_i32)
+        .unwrap_or(tonic::Code::Ok)
+}
+
+/// One log record per call, with fields journald indexes (`RPC_METHOD`, `STATUS_CODE`,
+/// `GRPC_CODE`, `DURATION_MS`, `GRPC_MESSAGE`): successes at debug, failures at info, server faults at warn. A response
+/// without `grpc-status` in its headers carries OK (or a stream) and ends in trailers.
+fn log_call(method: &str, code: tonic::Code, response: &Response<Body>, elapsed: Duration) {
     let duration_ms = elapsed.as_secs_f64() * 1_000.0;
     let grpc_message = response
         .headers()
         .get("grpc-message")
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let grpc_code = format!("{:?}", tonic::Code::from_i32(code));
+    let grpc_code = code_name(code);
+    let status_code = code as i32;
     match code {
-        0 => tracing::debug!(
+        tonic::Code::Ok => tracing::debug!(
             rpc_method = method,
-            status_code = code,
+            status_code,
             grpc_code,
             duration_ms,
             "rpc"
         ),
-        13 => tracing::warn!(
+        tonic::Code::Internal => tracing::warn!(
             rpc_method = method,
-            status_code = code,
+            status_code,
             grpc_code,
             duration_ms,
             grpc_message,
@@ -169,7 +180,7 @@ fn log_call(method: &str, response: &Response<Body>, elapsed: Duration) {
         ),
         _ => tracing::info!(
             rpc_method = method,
-            status_code = code,
+            status_code,
             grpc_code,
             duration_ms,
             grpc_message,
