@@ -72,6 +72,25 @@ pub fn load_from(
     args: impl IntoIterator<Item = OsString>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, LoadError> {
+    load_with(args, env, resolve::Secrets::Required)
+}
+
+/// Like [`load_from`], for a client that reads the server's configuration only to find its
+/// address, API key and certificate: secrets it cannot read (the bitcoind RPC password or the
+/// `/metrics` password held as a systemd credential of the service, say) are left empty
+/// instead of failing.
+pub fn load_for_client(
+    args: impl IntoIterator<Item = OsString>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, LoadError> {
+    load_with(args, env, resolve::Secrets::BestEffort)
+}
+
+fn load_with(
+    args: impl IntoIterator<Item = OsString>,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: resolve::Secrets,
+) -> Result<Config, LoadError> {
     let cli = cli::parse(args.into_iter().collect(), env)?;
     let config_file = choose_config_file(&cli.args, env);
     let file = match &config_file {
@@ -83,6 +102,7 @@ pub fn load_from(
         file: &file,
         config_file,
         env,
+        secrets,
     };
     Ok(resolve::resolve(inputs)?)
 }

@@ -73,13 +73,15 @@ impl ConnectionArgs {
         })
     }
 
-    /// The server configuration, resolved by the server's own rules.
+    /// The server configuration, resolved by the server's own rules (secrets it cannot read
+    /// are left empty: the CLI needs none of them).
     pub fn server_config(&self) -> Result<Config, CliError> {
         let mut args: Vec<OsString> = vec!["ldk-server".into()];
         if let Some(path) = &self.config {
             args.push(path.into());
         }
-        config::load_from(args, &|name| std::env::var(name).ok()).map_err(|error| match error {
+        config::load_for_client(args, &|name| std::env::var(name).ok()).map_err(|error| match error
+        {
             config::LoadError::Config(error) => {
                 CliError::setup(format!("reading the server configuration: {error}"))
             }

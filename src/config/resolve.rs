@@ -48,6 +48,31 @@ pub(crate) struct Inputs<'a> {
     pub config_file: Option<PathBuf>,
     /// Environment lookup (`HOME`, `CREDENTIALS_DIRECTORY`).
     pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Whether secrets must be readable.
+    pub secrets: Secrets,
+}
+
+/// How the resolver treats secrets (bitcoind RPC and `/metrics` passwords).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Secrets {
+    /// The server: a missing or unreadable secret is a configuration error.
+    Required,
+    /// A client reading the server's configuration for its address, key and certificate:
+    /// secrets it cannot read (e.g. a systemd credential of the service) are left empty.
+    BestEffort,
+}
+
+impl Secrets {
+    /// Applies the policy to a secret lookup.
+    fn apply(
+        self,
+        found: Result<Option<String>, ConfigError>,
+    ) -> Result<Option<String>, ConfigError> {
+        match self {
+            Self::Required => found,
+            Self::BestEffort => Ok(found.ok().flatten()),
+        }
+    }
 }
 
 /// Merges and validates the layers.
@@ -57,6 +82,7 @@ pub(crate) fn resolve(inputs: Inputs<'_>) -> Result<Config, ConfigError> {
         file,
         config_file,
         env,
+        secrets,
     } = inputs;
     unsupported::check(cli, file)?;
     let layers = Layers::new(cli);
@@ -65,7 +91,7 @@ pub(crate) fn resolve(inputs: Inputs<'_>) -> Result<Config, ConfigError> {
     let network = resolve_network(&layers, cli, file)?;
     let storage_dir = resolve_storage_dir(&layers, cli, file, env)?;
     let network_dir = storage_dir.join(network_dir_name(network));
-    let chain_source = resolve_chain_source(&layers, cli, file, env, network)?;
+    let chain_source = resolve_chain_source(&layers, cli, file, env, network, secrets)?;
 
     let listening_addresses = socket_addresses(
         "node.listening_addresses",
@@ -119,7 +145,7 @@ pub(crate) fn resolve(inputs: Inputs<'_>) -> Result<Config, ConfigError> {
 
     let tls = resolve_tls(file, &storage_dir);
     let log = resolve_log(&layers, cli, file, &storage_dir, &network_dir)?;
-    let metrics = resolve_metrics(&layers, cli, file, env)?;
+    let metrics = resolve_metrics(&layers, cli, file, env, secrets)?;
     let auth = resolve_auth(file, env, &network_dir);
 
     Ok(Config {
@@ -215,6 +241,7 @@ fn resolve_chain_source(
     file: &FileConfig,
     env: &dyn Fn(&str) -> Option<String>,
     network: Network,
+    secrets: Secrets,
 ) -> Result<ChainSource, ConfigError> {
     let args = &cli.args;
     let bitcoind = &file.bitcoind;
@@ -294,13 +321,18 @@ fn resolve_chain_source(
         address.ok_or_else(|| required("bitcoind.rpc_address", "--bitcoind-rpc-address"))?;
     let (host, port) = host_and_port("bitcoind.rpc_address", &address)?;
     let user = user.ok_or_else(|| required("bitcoind.rpc_user", "--bitcoind-rpc-user"))?;
-    let password = resolve_secret(
+    let password = secrets.apply(resolve_secret(
         env,
         CREDENTIAL_BITCOIND_RPC_PASSWORD,
         "bitcoind.rpc_password_file",
         bitcoind.rpc_password_file.as_deref(),
         inline_password.map(|given| given.text),
-    )?
+    ))?;
+    let password = match (password, secrets) {
+        (Some(password), _) => Some(password),
+        (None, Secrets::BestEffort) => Some(String::new()),
+        (None, Secrets::Required) => None,
+    }
     .ok_or_else(|| {
         ConfigError::new(
             "bitcoind.rpc_password",
@@ -559,6 +591,7 @@ fn resolve_metrics(
     cli: &CommandLine,
     file: &FileConfig,
     env: &dyn Fn(&str) -> Option<String>,
+    secrets: Secrets,
 ) -> Result<MetricsConfig, ConfigError> {
     let args = &cli.args;
     let section = &file.metrics;
@@ -600,20 +633,20 @@ fn resolve_metrics(
         &args.metrics_password,
         &section.password,
     );
-    let password = resolve_secret(
+    let password = secrets.apply(resolve_secret(
         env,
         CREDENTIAL_METRICS_PASSWORD,
         "metrics.password_file",
         section.password_file.as_deref(),
         inline_password.map(|given| given.text),
-    )?;
+    ))?;
     let basic_auth = match (username, password) {
         (Some(username), Some(password)) => Some(BasicAuth {
             username: username.text,
             password,
         }),
         (None, None) => None,
-        _ if !enabled => None,
+        _ if !enabled || secrets == Secrets::BestEffort => None,
         _ => {
             return Err(ConfigError::new(
                 "metrics.username",

@@ -825,3 +825,27 @@ fn metrics_and_log_values_are_validated() {
         (None, None)
     );
 }
+
+#[test]
+fn a_client_reads_the_server_config_without_its_secrets() {
+    // As under systemd: the passwords are credentials of the service, absent for the CLI.
+    let file = TempConfig::new(
+        "[node]\nnetwork = \"regtest\"\ngrpc_service_address = \"127.0.0.1:4000\"\n\
+         [bitcoind]\nrpc_address = \"h:1\"\nrpc_user = \"u\"\n\
+         rpc_password_file = \"/nonexistent/rpc-password\"\n\
+         [metrics]\nenabled = true\nusername = \"prom\"\n",
+    );
+    let env = Env::default().with("HOME", file.dir.path().to_str().unwrap());
+    assert_eq!(
+        config_error(file.load(&[], &env)).key,
+        "bitcoind.rpc_password_file"
+    );
+    let config = crate::config::load_for_client(argv(&[file.arg()]), &env.lookup())
+        .expect("a client needs no secrets");
+    assert_eq!(config.grpc_service_address.to_string(), "127.0.0.1:4000");
+    assert!(matches!(
+        config.chain_source,
+        ChainSource::Bitcoind { ref password, .. } if password.is_empty()
+    ));
+    assert!(config.metrics.basic_auth.is_none());
+}
