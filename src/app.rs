@@ -37,18 +37,13 @@ pub async fn run(
 ) -> Result<(), String> {
     let config = Arc::new(config);
     notify::status("preparing storage, keys and TLS");
-    prepare_directories(&config)?;
-    let identity = tls::load_or_generate(&TlsSettings {
-        cert_path: config.tls.cert_path.clone(),
-        key_path: config.tls.key_path.clone(),
-        hosts: config.tls.hosts.clone(),
-    })
-    .map_err(|e| format!("TLS: {e}"))?;
-    let api_key = load_api_key(&config.auth.api_key)?;
-    let mnemonic = load_or_generate_mnemonic(&config.storage_dir)?;
-    let store = Arc::new(
-        PaymentStore::open(&config.network_dir).map_err(|e| format!("payment store: {e}"))?,
-    );
+    let Prepared {
+        identity,
+        api_key,
+        mnemonic,
+        store,
+    } = prepare(&config)?;
+    let store = Arc::new(store);
     let metrics = Arc::new(Metrics::new(config.metrics.upstream_names));
     let (grpc_address, metrics_address) = listeners.addresses();
     let grpc_listener = tokio::net::TcpListener::from_std(listeners.grpc)
@@ -210,6 +205,40 @@ pub async fn run(
         ),
     }
     outcome
+}
+
+/// What the server needs on disk before it serves: created on first run, checked after.
+pub struct Prepared {
+    /// The TLS certificate and key.
+    pub identity: tls::TlsIdentity,
+    /// The API key requests are signed with.
+    pub api_key: ApiKey,
+    /// The wallet seed.
+    pub mnemonic: ldk_node::bip39::Mnemonic,
+    /// The payment and forwarding history.
+    pub store: PaymentStore,
+}
+
+/// Creates (or checks) the storage directories, TLS certificate, API key, wallet seed and
+/// history database. `ldk-server --init` does only this.
+pub fn prepare(config: &Config) -> Result<Prepared, String> {
+    prepare_directories(config)?;
+    let identity = tls::load_or_generate(&TlsSettings {
+        cert_path: config.tls.cert_path.clone(),
+        key_path: config.tls.key_path.clone(),
+        hosts: config.tls.hosts.clone(),
+    })
+    .map_err(|e| format!("TLS: {e}"))?;
+    let api_key = load_api_key(&config.auth.api_key)?;
+    let mnemonic = load_or_generate_mnemonic(&config.storage_dir)?;
+    let store =
+        PaymentStore::open(&config.network_dir).map_err(|e| format!("payment store: {e}"))?;
+    Ok(Prepared {
+        identity,
+        api_key,
+        mnemonic,
+        store,
+    })
 }
 
 fn prepare_directories(config: &Config) -> Result<(), String> {

@@ -92,6 +92,12 @@ fn load_with(
     secrets: resolve::Secrets,
 ) -> Result<Config, LoadError> {
     let cli = cli::parse(args.into_iter().collect(), env)?;
+    // `--init` touches no chain source or metrics listener, so it needs none of their secrets.
+    let secrets = if cli.args.init {
+        resolve::Secrets::BestEffort
+    } else {
+        secrets
+    };
     let config_file = choose_config_file(&cli.args, env);
     let file = match &config_file {
         Some(path) => file::read(path)?,

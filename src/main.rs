@@ -14,6 +14,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if config.init_only {
+        return match ldk_server::app::prepare(&config) {
+            Ok(_) => {
+                tracing::info!(
+                    storage = %config.storage_dir.display(),
+                    certificate = %config.tls.cert_path.display(),
+                    api_key = %config.auth.api_key.path().display(),
+                    "initialised: storage, wallet seed, TLS certificate and API key are in place"
+                );
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("ldk-server: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let listeners = match ldk_server::systemd::listeners::Listeners::take_or_bind(
         config.grpc_service_address,
         config.metrics.listen_address,

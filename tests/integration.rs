@@ -715,3 +715,35 @@ async fn shutdown_ends_event_streams_with_unavailable_and_exits_zero() {
     let (exit, log) = exit.await.unwrap();
     assert!(exit.expect("exit status").success(), "{log}");
 }
+
+#[test]
+fn init_creates_the_files_a_client_needs_and_serves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let grpc_port = free_port();
+    let config = unreachable_chain_config("")
+        .replace("{grpc}", &format!("127.0.0.1:{grpc_port}"))
+        .replace("{storage}", &dir.path().join("data").display().to_string());
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let config_arg = config_path.to_str().unwrap();
+
+    let (code, stderr) = run_to_exit(&["--init", config_arg], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("initialised"), "{stderr}");
+    let data = dir.path().join("data");
+    for file in ["tls.crt", "tls.key", "keys_mnemonic", "regtest/api_key"] {
+        assert!(data.join(file).is_file(), "{file} missing after --init");
+    }
+    let key = std::fs::read(data.join("regtest/api_key")).unwrap();
+    let cert = std::fs::read(data.join("tls.crt")).unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", grpc_port)).is_err(),
+        "--init must not serve"
+    );
+
+    // Idempotent: a second run keeps the key and certificate.
+    let (code, stderr) = run_to_exit(&["--init", config_arg], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read(data.join("regtest/api_key")).unwrap(), key);
+    assert_eq!(std::fs::read(data.join("tls.crt")).unwrap(), cert);
+}

@@ -37,6 +37,11 @@ pub(crate) struct Cli {
     #[arg(long = "config", value_name = "CONFIG", conflicts_with = "config_path")]
     pub config_flag: Option<PathBuf>,
 
+    /// Create the storage directory, wallet seed, TLS certificate and API key, then exit
+    /// (provisioning: the CLI can connect to a socket-activated server before its first start).
+    #[arg(long)]
+    pub init: bool,
+
     /// The Bitcoin network: bitcoin (or mainnet), testnet, testnet4, signet, regtest.
     #[arg(long, env = "LDK_SERVER_NODE_NETWORK", value_name = "NETWORK")]
     pub node_network: Option<String>,

@@ -167,6 +167,7 @@ pub(crate) fn resolve(inputs: Inputs<'_>) -> Result<Config, ConfigError> {
         log,
         metrics,
         auth,
+        init_only: args.init,
     })
 }
 

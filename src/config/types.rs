@@ -58,6 +58,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// API authentication.
     pub auth: AuthConfig,
+    /// `--init`: create the storage directory, wallet seed, TLS certificate and API key, then
+    /// exit without serving (provisioning, e.g. before a socket-activated first start).
+    pub init_only: bool,
 }
 
 /// The Esplora server used when no network and no chain source are configured.
