@@ -1,0 +1,106 @@
+{
+  description = "ldk-server: a Lightning node appliance serving the LDK Server gRPC API on ldk-node";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      inherit (nixpkgs) lib;
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+    in
+    {
+      overlays.default = final: _prev: {
+        ldk-server = final.callPackage ./nix/package.nix { };
+      };
+
+      packages = forAllSystems (pkgs: {
+        ldk-server = pkgs.callPackage ./nix/package.nix { };
+        default = self.packages.${pkgs.stdenv.hostPlatform.system}.ldk-server;
+      });
+
+      apps = forAllSystems (
+        pkgs:
+        let
+          package = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+        in
+        {
+          default = {
+            type = "app";
+            program = lib.getExe package;
+          };
+          cli = {
+            type = "app";
+            program = lib.getExe' package "ldk-server-cli";
+          };
+        }
+      );
+
+      devShells = forAllSystems (pkgs: {
+        default = pkgs.mkShell {
+          packages = with pkgs; [
+            cargo
+            rustc
+            clippy
+            rustfmt
+            rust-analyzer
+            pkg-config
+            bitcoind
+            prometheus
+            nodejs
+            python3
+            nixfmt-rfc-style
+            nix-tree
+          ];
+          # The end-to-end tests start a regtest bitcoind from here (corepc-node's convention).
+          BITCOIND_EXE = lib.getExe' pkgs.bitcoind "bitcoind";
+        };
+      });
+
+      # The module with this flake's package as its default (without an overlay, so that it
+      # also works where `pkgs` is read-only, as in the VM tests).
+      nixosModules.default =
+        { lib, pkgs, ... }:
+        {
+          imports = [ ./nixos-module ];
+          services.ldk-server.package = lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+        };
+
+      checks = forAllSystems (
+        pkgs:
+        let
+          package = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+          vmTest = file: pkgs.testers.runNixOSTest (import file { inherit self; });
+        in
+        {
+          inherit package;
+          clippy = package.overrideAttrs (old: {
+            pname = "${old.pname}-clippy";
+            nativeBuildInputs = old.nativeBuildInputs ++ [ pkgs.clippy ];
+            buildPhase = ''
+              runHook preBuild
+              cargo clippy --all-targets --locked --offline -- -D warnings
+              runHook postBuild
+            '';
+            doCheck = false;
+            installPhase = "touch $out";
+          });
+          # rustfmt directly: `cargo fmt` would resolve the dependency graph, which needs the
+          # network.
+          fmt = pkgs.runCommand "ldk-server-fmt" { nativeBuildInputs = [ pkgs.rustfmt ]; } ''
+            cd ${./.}
+            find . -name '*.rs' -not -path './target/*' -exec rustfmt --check --edition 2021 {} +
+            touch $out
+          '';
+          nixos-single-node = vmTest ./tests/nixos/single-node.nix;
+          nixos-two-nodes = vmTest ./tests/nixos/two-nodes.nix;
+        }
+      );
+
+      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+    };
+}

@@ -1,0 +1,74 @@
+# The ldk-server package: both binaries, the systemd units of systemd/ (with the installed
+# binary's path), sysusers and tmpfiles entries, the Grafana dashboards and the Prometheus
+# alert rules.
+{
+  lib,
+  rustPlatform,
+}:
+
+let
+  cargoToml = lib.importTOML ../Cargo.toml;
+in
+rustPlatform.buildRustPackage {
+  pname = "ldk-server";
+  inherit (cargoToml.package) version;
+
+  # Only what the build and its tests read, so that editing the README or the Nix files does
+  # not rebuild the package.
+  src = lib.fileset.toSource {
+    root = ../.;
+    fileset = lib.fileset.unions [
+      ../Cargo.toml
+      ../Cargo.lock
+      ../build.rs
+      ../proto
+      ../src
+      ../benches
+      ../tests
+      ../systemd
+      ../grafana
+    ];
+  };
+
+  cargoLock.lockFile = ../Cargo.lock;
+
+  # The test suite runs in the build sandbox: loopback networking only, no bitcoind, not root.
+  # Tests that need more (regtest bitcoind, journald in a mount namespace, Prometheus, a booted
+  # container) print SKIPPED and pass; the NixOS VM tests in tests/nixos/ cover them for real.
+  # (The container test, tests/systemd_nspawn.rs, is #[ignore]d unless asked for.)
+  preCheck = ''
+    export HOME=$TMPDIR
+  '';
+
+  postInstall = ''
+    units=$out/lib/systemd/system
+    install -Dm444 -t $units systemd/ldk-server.socket systemd/ldk-server-metrics.socket
+    # The units name /usr/local/bin/ldk-server and allow execution from /usr only.
+    substitute systemd/ldk-server.service $units/ldk-server.service \
+      --replace-fail /usr/local/bin/ldk-server $out/bin/ldk-server \
+      --replace-fail 'ExecPaths=/usr -/lib -/lib64' 'ExecPaths=/nix/store'
+    install -Dm444 systemd/ldk-server.sysusers $out/lib/sysusers.d/ldk-server.conf
+    install -Dm444 systemd/ldk-server.tmpfiles $out/lib/tmpfiles.d/ldk-server.conf
+    install -Dm444 systemd/config.toml $out/share/doc/ldk-server/config.toml
+    install -Dm444 -t $out/share/grafana/dashboards grafana/dashboards/*.json
+    install -Dm444 -t $out/share/prometheus/rules grafana/alerts/ldk-server.rules.yml
+  '';
+
+  meta = {
+    description = "Lightning node appliance serving the LDK Server gRPC API on ldk-node";
+    longDescription = ''
+      ldk-server runs one Lightning node (ldk-node) and serves the LDK Server gRPC API over
+      TLS with HMAC authentication, wire-compatible with upstream LDK Server. It ships
+      socket-activated, hardened systemd units, Prometheus metrics with Grafana dashboards
+      and alert rules, and an operator CLI, ldk-server-cli.
+    '';
+    homepage = "https://github.com/lightningdevkit/ldk-server";
+    license = with lib.licenses; [
+      mit
+      asl20
+    ];
+    mainProgram = "ldk-server";
+    platforms = lib.platforms.linux;
+    maintainers = [ ];
+  };
+}

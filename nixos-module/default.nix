@@ -1,0 +1,520 @@
+# services.ldk-server: a socket-activated, sandboxed Lightning node serving the LDK Server
+# gRPC API. The units come from the package (systemd/ of the repository, installed by
+# nix/package.nix); this module only adds what differs on NixOS, as drop-ins: the ExecStart
+# with the generated configuration, credentials from files, the socket addresses, and the
+# confinement of the service to its own closure.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+
+let
+  cfg = config.services.ldk-server;
+  format = pkgs.formats.toml { };
+  inherit (lib) mkOption types;
+
+  stateDir = "/var/lib/ldk-server";
+  operatorDir = "/run/ldk-server";
+
+  # Bitcoin Core's default RPC port of each network.
+  defaultRpcPorts = {
+    bitcoin = 8332;
+    testnet = 18332;
+    testnet4 = 48332;
+    signet = 38332;
+    regtest = 18443;
+  };
+
+  localBitcoind = config.services.bitcoind.${cfg.bitcoind.local.instance} or null;
+  localRpcPort =
+    if localBitcoind != null && localBitcoind.rpc.port != null then
+      localBitcoind.rpc.port
+    else
+      defaultRpcPorts.${cfg.network};
+
+  configFile = format.generate "ldk-server.toml" cfg.settings;
+
+  # The same configuration for the CLI of operators, pointing at the copies of the certificate
+  # and API key that `publishForOperators` makes. It holds no secret.
+  cliConfigFile = format.generate "ldk-server-cli.toml" (
+    lib.recursiveUpdate cfg.settings {
+      auth.api_key_file = "${operatorDir}/api_key";
+      tls.cert_path = "${operatorDir}/tls.crt";
+    }
+  );
+
+  cliWrapper = pkgs.writeShellScriptBin "ldk-server-cli" ''
+    exec ${lib.getExe' cfg.package "ldk-server-cli"} --config ${cliConfigFile} "$@"
+  '';
+
+  # The API key the server uses: the operator's file, else the one it generated.
+  apiKeySource =
+    if cfg.apiKeyFile != null then cfg.apiKeyFile else "${stateDir}/${cfg.network}/api_key";
+
+  # Who may read the copies: the operator group, else root alone.
+  publishGroup = if cfg.operatorGroup != null then cfg.operatorGroup else "root";
+
+  # Runs as root ("+"), once the files exist: copies the certificate and API key where the
+  # CLI wrapper reads them, readable by `publishGroup`.
+  publishForOperators = pkgs.writeShellScript "ldk-server-publish-for-operators" ''
+    set -eu
+    ${lib.getExe' pkgs.coreutils "install"} -d -m 0750 -o root -g ${publishGroup} ${operatorDir}
+    ${lib.getExe' pkgs.coreutils "install"} -m 0444 -o root -g ${publishGroup} \
+      ${stateDir}/tls.crt ${operatorDir}/tls.crt
+    ${lib.getExe' pkgs.coreutils "install"} -m 0440 -o root -g ${publishGroup} \
+      ${apiKeySource} ${operatorDir}/api_key
+  '';
+
+  credentials =
+    lib.optional (cfg.apiKeyFile != null) "api_key:${cfg.apiKeyFile}"
+    ++ lib.optional (
+      cfg.bitcoindRpcPasswordFile != null
+    ) "bitcoind-rpc-password:${cfg.bitcoindRpcPasswordFile}"
+    ++ lib.optional (cfg.metricsPasswordFile != null) "metrics-password:${cfg.metricsPasswordFile}";
+
+  secretFileOption =
+    what:
+    mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/keys/ldk-server-${what}";
+      description = ''
+        File holding the ${what}, outside the Nix store (e.g. provisioned by agenix or
+        sops-nix). It is passed to the service with `LoadCredential=` and never copied into the
+        store or the configuration file.
+      '';
+    };
+
+  chainSources = lib.filter (source: source) [
+    (cfg.bitcoind.rpcAddress != null)
+    (cfg.esploraUrl != null)
+    (cfg.electrumUrl != null)
+  ];
+
+  notInStore = path: path == null || !(lib.hasPrefix builtins.storeDir (toString path));
+in
+{
+  options.services.ldk-server = {
+    enable = lib.mkEnableOption "ldk-server, a Lightning node serving the LDK Server gRPC API";
+
+    package = lib.mkPackageOption pkgs "ldk-server" { };
+
+    network = mkOption {
+      type = types.enum [
+        "bitcoin"
+        "testnet"
+        "testnet4"
+        "signet"
+        "regtest"
+      ];
+      default = "bitcoin";
+      description = "The Bitcoin network the node runs on.";
+    };
+
+    port = mkOption {
+      type = types.port;
+      default = 9735;
+      description = "The Lightning peer-to-peer port (opened by `openFirewall`).";
+    };
+
+    listenAddresses = mkOption {
+      type = types.listOf types.str;
+      default = [ "0.0.0.0:${toString cfg.port}" ];
+      defaultText = lib.literalExpression ''[ "0.0.0.0:''${toString config.services.ldk-server.port}" ]'';
+      description = "Addresses (`host:port`) to accept Lightning peer connections on.";
+    };
+
+    alias = mkOption {
+      type = types.nullOr (types.strMatching ".{1,32}");
+      default = null;
+      description = "The node alias announced to the network (at most 32 bytes).";
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Whether to open `port` in the firewall for Lightning peers.";
+    };
+
+    grpc = {
+      address = mkOption {
+        type = types.str;
+        default = "127.0.0.1";
+        example = "[::]";
+        description = ''
+          Address the gRPC API socket listens on (IPv6 in brackets). To serve other hosts, also
+          widen `grpc.allowedIPs` and add the host name to `settings.tls.hosts`.
+        '';
+      };
+      port = mkOption {
+        type = types.port;
+        default = 3536;
+        description = "Port of the gRPC API socket.";
+      };
+      allowedIPs = mkOption {
+        type = types.listOf types.str;
+        default = [ "localhost" ];
+        example = [
+          "localhost"
+          "192.0.2.0/24"
+        ];
+        description = ''
+          `IPAddressAllow=` of the gRPC socket; everything else is denied. A socket passed to the
+          service keeps its own IP rules, so this is where remote access is fenced in.
+        '';
+      };
+    };
+
+    metrics = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Whether to serve `/metrics` and `/healthz` on a plain-HTTP socket.";
+      };
+      address = mkOption {
+        type = types.str;
+        default = "127.0.0.1";
+        description = "Address of the metrics socket.";
+      };
+      port = mkOption {
+        type = types.port;
+        default = 3537;
+        description = "Port of the metrics socket.";
+      };
+      allowedIPs = mkOption {
+        type = types.listOf types.str;
+        default = [ "localhost" ];
+        description = "`IPAddressAllow=` of the metrics socket; everything else is denied.";
+      };
+      username = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "Basic-auth user name for `/metrics` (with `metricsPasswordFile`).";
+      };
+    };
+
+    bitcoind = {
+      rpcAddress = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "127.0.0.1:8332";
+        description = "Bitcoin Core JSON-RPC address (`host:port`) used as chain source.";
+      };
+      rpcUser = mkOption {
+        type = types.str;
+        default = "ldk-server";
+        description = "Bitcoin Core JSON-RPC user; its password comes from `bitcoindRpcPasswordFile`.";
+      };
+      local = {
+        enable = lib.mkEnableOption "the chain source `services.bitcoind.<instance>` of this host";
+        instance = mkOption {
+          type = types.str;
+          default = "main";
+          description = ''
+            Name of the `services.bitcoind` instance: its RPC port becomes `bitcoind.rpcAddress`
+            on 127.0.0.1 and the node starts after it. Give it an `rpc.users` entry for
+            `bitcoind.rpcUser` whose password is in `bitcoindRpcPasswordFile`.
+          '';
+        };
+      };
+    };
+
+    esploraUrl = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "https://mempool.space/api";
+      description = "Esplora server used as chain source.";
+    };
+
+    electrumUrl = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "ssl://electrum.blockstream.info:50002";
+      description = "Electrum server used as chain source.";
+    };
+
+    apiKeyFile = secretFileOption "API key (its raw bytes; their hex is the key)";
+    bitcoindRpcPasswordFile = secretFileOption "Bitcoin Core RPC password";
+    metricsPasswordFile = secretFileOption "/metrics Basic-auth password";
+
+    settings = mkOption {
+      type = types.submodule { freeformType = format.type; };
+      default = { };
+      example = lib.literalExpression ''
+        {
+          node.announcement_addresses = [ "203.0.113.7:9735" ];
+          liquidity.lsps2_client = {
+            node_pubkey = "02…";
+            address = "lsp.example.org:9735";
+          };
+        }
+      '';
+      description = ''
+        The configuration file (TOML, upstream LDK Server's keys), merged over what the typed
+        options set. Secrets do not belong here: use the `*File` options.
+      '';
+    };
+
+    operatorGroup = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "ldk-operators";
+      description = ''
+        Members of this group may use `ldk-server-cli` (installed by this module, preconfigured):
+        the certificate and API key are copied to ${operatorDir}, readable by the group (by root
+        alone when this is null). The group is created if needed.
+      '';
+    };
+
+    prometheus.enable = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Whether to add a scrape job and the alert rules to `services.prometheus`.";
+    };
+
+    grafana.enable = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Whether to provision the dashboards (and the Prometheus data source) in `services.grafana`.";
+    };
+
+    confinement = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Whether the service sees only its own closure of the Nix store (nixpkgs'
+        systemd-confinement) instead of the host's file system, read-only.
+      '';
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = lib.length chainSources == 1 || (chainSources == [ ] && cfg.network == "signet");
+        message = ''
+          services.ldk-server: set exactly one chain source: bitcoind.rpcAddress (or
+          bitcoind.local.enable), esploraUrl or electrumUrl (only signet has a default).
+        '';
+      }
+      {
+        assertion = cfg.bitcoind.rpcAddress != null -> cfg.bitcoindRpcPasswordFile != null;
+        message = "services.ldk-server: bitcoind.rpcAddress needs bitcoindRpcPasswordFile (the password of bitcoind.rpcUser).";
+      }
+      {
+        assertion = cfg.bitcoind.local.enable -> (localBitcoind != null && localBitcoind.enable);
+        message = "services.ldk-server: bitcoind.local.enable needs services.bitcoind.${cfg.bitcoind.local.instance}.enable = true (or set bitcoind.local.instance).";
+      }
+      {
+        assertion = (cfg.metrics.username != null) == (cfg.metricsPasswordFile != null);
+        message = "services.ldk-server: metrics.username and metricsPasswordFile go together.";
+      }
+      {
+        assertion = cfg.prometheus.enable -> cfg.metrics.enable;
+        message = "services.ldk-server: prometheus.enable scrapes the metrics socket: set metrics.enable = true.";
+      }
+      {
+        assertion = cfg.grafana.enable -> config.services.grafana.enable;
+        message = "services.ldk-server: grafana.enable provisions dashboards into services.grafana: set services.grafana.enable = true.";
+      }
+      {
+        assertion = lib.all notInStore [
+          cfg.apiKeyFile
+          cfg.bitcoindRpcPasswordFile
+          cfg.metricsPasswordFile
+        ];
+        message = "services.ldk-server: secret files must not be in the Nix store (it is world-readable); use a path string such as \"/run/keys/…\".";
+      }
+      {
+        assertion =
+          !(cfg.settings ? bitcoind && cfg.settings.bitcoind ? rpc_password)
+          && !(cfg.settings ? metrics && cfg.settings.metrics ? password);
+        message = "services.ldk-server: passwords in `settings` would land in the Nix store; use bitcoindRpcPasswordFile and metricsPasswordFile.";
+      }
+    ];
+
+    services.ldk-server = {
+      bitcoind.rpcAddress = lib.mkIf cfg.bitcoind.local.enable (
+        lib.mkDefault "127.0.0.1:${toString localRpcPort}"
+      );
+      settings = lib.mkMerge [
+        {
+          node = {
+            network = lib.mkDefault cfg.network;
+            listening_addresses = lib.mkDefault cfg.listenAddresses;
+            grpc_service_address = lib.mkDefault "${cfg.grpc.address}:${toString cfg.grpc.port}";
+          };
+          storage.disk.dir_path = stateDir;
+          log = {
+            journald = lib.mkDefault "auto";
+            log_to_file = lib.mkDefault false;
+          };
+        }
+        (lib.mkIf (cfg.alias != null) { node.alias = lib.mkDefault cfg.alias; })
+        (lib.mkIf cfg.metrics.enable {
+          metrics = {
+            enabled = true;
+            listen_address = lib.mkDefault "${cfg.metrics.address}:${toString cfg.metrics.port}";
+          };
+        })
+        (lib.mkIf (cfg.metrics.username != null) { metrics.username = cfg.metrics.username; })
+        (lib.mkIf (cfg.bitcoind.rpcAddress != null) {
+          bitcoind = {
+            rpc_address = cfg.bitcoind.rpcAddress;
+            rpc_user = cfg.bitcoind.rpcUser;
+          };
+        })
+        (lib.mkIf (cfg.esploraUrl != null) { esplora.server_url = cfg.esploraUrl; })
+        (lib.mkIf (cfg.electrumUrl != null) { electrum.server_url = cfg.electrumUrl; })
+      ];
+    };
+
+    users.users.ldk-server = {
+      isSystemUser = true;
+      group = "ldk-server";
+      home = stateDir;
+      description = "LDK Server Lightning node";
+    };
+    users.groups = lib.mkMerge [
+      { ldk-server = { }; }
+      (lib.mkIf (cfg.operatorGroup != null) { ${cfg.operatorGroup} = { }; })
+    ];
+
+    # The CLI, preconfigured: address, certificate and API key of this node.
+    environment.systemPackages = [ cliWrapper ];
+
+    networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [ cfg.port ];
+
+    # ldk-server.service, ldk-server.socket and ldk-server-metrics.socket with their hardening.
+    systemd.packages = [ cfg.package ];
+
+    # Creates the seed, certificate and API key before the first connection, so that the first
+    # CLI call can be the one that starts the node; publishes them to the operators.
+    systemd.services.ldk-server-init = {
+      description = "LDK Server: create storage, seed, TLS certificate and API key";
+      wantedBy = [ "multi-user.target" ];
+      before = [ "ldk-server.service" ];
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        User = "ldk-server";
+        Group = "ldk-server";
+        StateDirectory = "ldk-server";
+        StateDirectoryMode = "0700";
+        UMask = "0077";
+        ExecStart = "${lib.getExe cfg.package} --init ${configFile}";
+        ExecStartPost = "+${publishForOperators}";
+        LoadCredential = credentials;
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        PrivateNetwork = true;
+        NoNewPrivileges = true;
+        CapabilityBoundingSet = "";
+      };
+    };
+
+    systemd.services.ldk-server = {
+      # Started by its sockets; `systemctl start ldk-server` works too.
+      requires = [ "ldk-server-init.service" ];
+      after = [
+        "ldk-server-init.service"
+      ]
+      ++ lib.optional cfg.bitcoind.local.enable "bitcoind-${cfg.bitcoind.local.instance}.service";
+      wants = lib.optional cfg.bitcoind.local.enable "bitcoind-${cfg.bitcoind.local.instance}.service";
+      restartTriggers = [ configFile ];
+      serviceConfig = {
+        # Empty entries reset what the packaged unit sets.
+        ExecStart = [
+          ""
+          "${lib.getExe cfg.package} ${configFile}"
+        ];
+        ExecReload = [
+          ""
+          "${lib.getExe' pkgs.coreutils "kill"} -HUP $MAINPID"
+        ];
+        LoadCredential = [ "" ] ++ credentials;
+        # Name resolution for peers and chain sources given by host name (absent files are
+        # skipped); the confined service sees nothing else of /etc.
+        BindReadOnlyPaths = lib.mkIf cfg.confinement [
+          "-/etc/resolv.conf"
+          "-/etc/hosts"
+          "-/etc/nsswitch.conf"
+          "-/run/nscd"
+          # journald's native socket (structured fields) and sd_notify, which recent systemd
+          # binds into a RootDirectory= by itself.
+          "-/run/systemd/journal/socket"
+          "-/run/systemd/notify"
+        ];
+      };
+      confinement = lib.mkIf cfg.confinement {
+        enable = true;
+        binSh = null;
+      };
+    };
+
+    systemd.sockets.ldk-server = {
+      wantedBy = [ "sockets.target" ];
+      listenStreams = [
+        ""
+        "${cfg.grpc.address}:${toString cfg.grpc.port}"
+      ];
+      socketConfig.IPAddressAllow = [ "" ] ++ cfg.grpc.allowedIPs;
+    };
+
+    systemd.sockets.ldk-server-metrics = lib.mkIf cfg.metrics.enable {
+      wantedBy = [ "sockets.target" ];
+      listenStreams = [
+        ""
+        "${cfg.metrics.address}:${toString cfg.metrics.port}"
+      ];
+      socketConfig.IPAddressAllow = [ "" ] ++ cfg.metrics.allowedIPs;
+    };
+
+    services.prometheus = lib.mkIf cfg.prometheus.enable {
+      scrapeConfigs = [
+        (
+          {
+            job_name = "ldk-server";
+            scrape_interval = "15s";
+            static_configs = [ { targets = [ "${cfg.metrics.address}:${toString cfg.metrics.port}" ]; } ];
+          }
+          // lib.optionalAttrs (cfg.metrics.username != null) {
+            basic_auth = {
+              inherit (cfg.metrics) username;
+              password_file = "/run/credentials/prometheus.service/ldk-server-metrics-password";
+            };
+          }
+        )
+      ];
+      ruleFiles = [ "${cfg.package}/share/prometheus/rules/ldk-server.rules.yml" ];
+    };
+    systemd.services.prometheus.serviceConfig.LoadCredential = lib.mkIf (
+      cfg.prometheus.enable && cfg.metricsPasswordFile != null
+    ) [ "ldk-server-metrics-password:${cfg.metricsPasswordFile}" ];
+
+    services.grafana.provision = lib.mkIf cfg.grafana.enable {
+      enable = true;
+      dashboards.settings.providers = [
+        {
+          name = "ldk-server";
+          folder = "ldk-server";
+          options.path = "${cfg.package}/share/grafana/dashboards";
+        }
+      ];
+      datasources.settings.datasources = lib.mkIf cfg.prometheus.enable [
+        {
+          name = "Prometheus (ldk-server)";
+          type = "prometheus";
+          uid = "ldk-server-prometheus";
+          url = "http://127.0.0.1:${toString config.services.prometheus.port}";
+        }
+      ];
+    };
+  };
+
+  meta.maintainers = [ ];
+}
