@@ -15,8 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/unit_file.rs"]
+mod unit_file;
+
 use ldk_server::config::EX_CONFIG;
 use ldk_server::systemd::listeners::{GRPC_FD_NAME, METRICS_FD_NAME};
+use unit_file::UnitFile;
 
 const SERVICE: &str = "ldk-server.service";
 const GRPC_SOCKET: &str = "ldk-server.socket";
@@ -63,76 +67,9 @@ fn units_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd")
 }
 
-/// A unit file: `(section, key, value)` in order; comments and blank lines dropped.
-struct Unit {
-    name: String,
-    entries: Vec<(String, String, String)>,
-}
-
-impl Unit {
-    fn read(name: &str) -> Self {
-        let path = units_dir().join(name);
-        let text = fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let mut entries = Vec::new();
-        let mut section = String::new();
-        let mut pending = String::new();
-        for line in text.lines() {
-            let line = line.trim();
-            if pending.is_empty() && (line.is_empty() || line.starts_with(['#', ';'])) {
-                continue;
-            }
-            if let Some(continued) = line.strip_suffix('\\') {
-                pending.push_str(continued);
-                pending.push(' ');
-                continue;
-            }
-            let line = std::mem::take(&mut pending) + line;
-            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                section = name.to_owned();
-            } else {
-                let (key, value) = line
-                    .split_once('=')
-                    .unwrap_or_else(|| panic!("{name}: not a Key=value line: {line}"));
-                entries.push((section.clone(), key.trim().into(), value.trim().into()));
-            }
-        }
-        Self {
-            name: name.to_owned(),
-            entries,
-        }
-    }
-
-    /// Every assignment of `key` in `section`, empty ones included.
-    fn assignments(&self, section: &str, key: &str) -> Vec<&str> {
-        self.entries
-            .iter()
-            .filter(|(s, k, _)| s == section && k == key)
-            .map(|(_, _, v)| v.as_str())
-            .collect()
-    }
-
-    /// The effective list of `key`: words of every assignment, an empty one resetting it.
-    fn words(&self, section: &str, key: &str) -> Vec<String> {
-        let mut words = Vec::new();
-        for value in self.assignments(section, key) {
-            if value.is_empty() {
-                words.clear();
-            }
-            words.extend(value.split_whitespace().map(str::to_owned));
-        }
-        words
-    }
-
-    /// The last assignment of `key`, which is the one that counts for single-valued settings.
-    fn value(&self, section: &str, key: &str) -> Option<&str> {
-        self.assignments(section, key).pop()
-    }
-
-    fn expect(&self, section: &str, key: &str) -> &str {
-        self.value(section, key)
-            .unwrap_or_else(|| panic!("{}: [{section}] {key}= is not set", self.name))
-    }
+/// Reads a unit of `systemd/`.
+fn read_unit(name: &str) -> UnitFile {
+    UnitFile::read(&units_dir().join(name))
 }
 
 /// The `systemd` version that `systemd-analyze` belongs to, or `None` (after a loud message)
@@ -275,7 +212,7 @@ fn systemd_analyze_security_exposure_is_at_most_1_1() {
 
 #[test]
 fn the_service_is_sandboxed_and_notifies() {
-    let unit = Unit::read(SERVICE);
+    let unit = read_unit(SERVICE);
     let s = "Service";
     let is = |key: &str, expected: &str| {
         assert_eq!(unit.expect(s, key), expected, "{SERVICE}: {key}=");
@@ -426,7 +363,7 @@ fn sockets_pass_named_localhost_listeners_to_the_service() {
         (GRPC_SOCKET, GRPC_FD_NAME, "grpc_service_address"),
         (METRICS_SOCKET, METRICS_FD_NAME, "listen_address"),
     ] {
-        let unit = Unit::read(name);
+        let unit = read_unit(name);
         let s = "Socket";
         let listen = unit.expect(s, "ListenStream");
         assert_eq!(unit.expect(s, "FileDescriptorName"), fd_name, "{name}");
@@ -450,12 +387,12 @@ fn sockets_pass_named_localhost_listeners_to_the_service() {
             "config.toml must set `{line}` to match {name}"
         );
     }
-    assert_eq!(Unit::read(GRPC_SOCKET).expect("Socket", "NoDelay"), "true");
+    assert_eq!(read_unit(GRPC_SOCKET).expect("Socket", "NoDelay"), "true");
 }
 
 #[test]
 fn sysusers_and_tmpfiles_create_the_user_and_the_credential_store() {
-    let service = Unit::read(SERVICE);
+    let service = read_unit(SERVICE);
     let root = tempfile::tempdir().unwrap();
     fs::create_dir(root.path().join("etc")).unwrap();
 

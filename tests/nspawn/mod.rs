@@ -4,6 +4,7 @@
 pub mod container;
 pub mod host;
 pub mod rootfs;
+#[path = "../common/unit_file.rs"]
 pub mod units;
 
 use std::process::{Command, Output};

@@ -1,5 +1,8 @@
-//! Just enough of the unit file syntax to read the settings the test must follow: sections,
-//! `Key=value` (repeatable), comments and backslash continuations.
+//! Just enough of the unit file syntax to read the settings tests check or follow: sections,
+//! `Key=value` (repeatable), comments and backslash continuations. Shared by
+//! tests/systemd_units.rs and tests/systemd_nspawn.rs.
+
+#![allow(dead_code)]
 
 use std::path::Path;
 
@@ -54,6 +57,21 @@ impl UnitFile {
             text,
             entries,
         }
+    }
+
+    /// Every assignment of `key` in `section` as written, empty ones included.
+    pub fn assignments(&self, section: &str, key: &str) -> Vec<&str> {
+        self.entries
+            .iter()
+            .filter(|(s, k, _)| s == section && k == key)
+            .map(|(_, _, v)| v.as_str())
+            .collect()
+    }
+
+    /// The value of a single-valued `key`, or a panic naming the unit and the key.
+    pub fn expect(&self, section: &str, key: &str) -> String {
+        self.value(section, key)
+            .unwrap_or_else(|| panic!("{}: [{section}] {key}= is not set", self.name))
     }
 
     /// Every value of `key` in `section`, in order; an empty assignment resets the list.
