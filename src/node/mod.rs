@@ -47,7 +47,9 @@ impl NodeHandle {
     /// A handle in the `Starting` state.
     pub fn new() -> Self {
         Self {
-            state: RwLock::new(NodeState::Starting("building the node and checking its chain source".to_owned())),
+            state: RwLock::new(NodeState::Starting(
+                "building the node and checking its chain source".to_owned(),
+            )),
             changes: watch::channel(0).0,
         }
     }
