@@ -32,10 +32,12 @@
           default = {
             type = "app";
             program = lib.getExe package;
+            meta.description = "The ldk-server Lightning node";
           };
           cli = {
             type = "app";
             program = lib.getExe' package "ldk-server-cli";
+            meta.description = "ldk-server-cli, the operator CLI of ldk-server";
           };
         }
       );
@@ -51,9 +53,11 @@
             pkg-config
             bitcoind
             prometheus
+            # promtool is in its own output.
+            prometheus.cli
             nodejs
             python3
-            nixfmt-rfc-style
+            nixfmt
             nix-tree
           ];
           # The end-to-end tests start a regtest bitcoind from here (corepc-node's convention).
@@ -101,6 +105,7 @@
         }
       );
 
-      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+      # nixfmt through treefmt: `nix fmt` with no argument formats every .nix file of the tree.
+      formatter = forAllSystems (pkgs: pkgs.nixfmt-tree);
     };
 }

@@ -24,7 +24,7 @@ rustPlatform.buildRustPackage {
       ../proto
       ../src
       ../benches
-      ../tests
+      (lib.fileset.difference ../tests ../tests/nixos)
       ../systemd
       ../grafana
     ];

@@ -465,14 +465,20 @@ in
       socketConfig.IPAddressAllow = [ "" ] ++ cfg.grpc.allowedIPs;
     };
 
-    systemd.sockets.ldk-server-metrics = lib.mkIf cfg.metrics.enable {
-      wantedBy = [ "sockets.target" ];
-      listenStreams = [
-        ""
-        "${cfg.metrics.address}:${toString cfg.metrics.port}"
-      ];
-      socketConfig.IPAddressAllow = [ "" ] ++ cfg.metrics.allowedIPs;
-    };
+    # Without metrics the packaged socket is masked: the service's `Wants=` would still start
+    # it, and the server serves /metrics on a passed metrics socket.
+    systemd.sockets.ldk-server-metrics =
+      if cfg.metrics.enable then
+        {
+          wantedBy = [ "sockets.target" ];
+          listenStreams = [
+            ""
+            "${cfg.metrics.address}:${toString cfg.metrics.port}"
+          ];
+          socketConfig.IPAddressAllow = [ "" ] ++ cfg.metrics.allowedIPs;
+        }
+      else
+        { enable = false; };
 
     services.prometheus = lib.mkIf cfg.prometheus.enable {
       scrapeConfigs = [
@@ -492,9 +498,13 @@ in
       ];
       ruleFiles = [ "${cfg.package}/share/prometheus/rules/ldk-server.rules.yml" ];
     };
-    systemd.services.prometheus.serviceConfig.LoadCredential = lib.mkIf (
+    # The condition on the whole service: one on `serviceConfig.LoadCredential` alone would still
+    # define an (empty) prometheus.service when Prometheus is off.
+    systemd.services.prometheus = lib.mkIf (
       cfg.prometheus.enable && cfg.metricsPasswordFile != null
-    ) [ "ldk-server-metrics-password:${cfg.metricsPasswordFile}" ];
+    ) {
+      serviceConfig.LoadCredential = [ "ldk-server-metrics-password:${cfg.metricsPasswordFile}" ];
+    };
 
     services.grafana.provision = lib.mkIf cfg.grafana.enable {
       enable = true;

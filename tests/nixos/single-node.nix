@@ -10,7 +10,7 @@ in
   name = "ldk-server-single-node";
 
   nodes.machine =
-    { pkgs, ... }:
+    { lib, pkgs, ... }:
     {
       imports = [ self.nixosModules.default ];
       virtualisation.memorySize = 2048;
@@ -32,8 +32,14 @@ in
 
       services.prometheus = {
         enable = true;
-        globalConfig.scrape_interval = "2s";
+        globalConfig = {
+          scrape_interval = "2s";
+          evaluation_interval = "2s";
+        };
       };
+      # Started by the test script: a scrape of the metrics socket would start ldk-server
+      # before the socket-activation check.
+      systemd.services.prometheus.wantedBy = lib.mkForce [ ];
       services.grafana = {
         enable = true;
         settings = {
@@ -52,6 +58,7 @@ in
       };
       environment.systemPackages = [
         pkgs.curl
+        pkgs.iproute2
         pkgs.jq
       ];
     };
@@ -65,7 +72,8 @@ in
     machine.wait_for_unit("ldk-server-metrics.socket")
 
     with subtest("the socket listens before the service runs"):
-        machine.wait_for_open_port(3536)
+        # ss, not wait_for_open_port: its connection would start the service.
+        machine.succeed("ss -Htln 'sport = :3536' | grep -q LISTEN")
         machine.succeed("systemctl is-active ldk-server.socket")
         machine.fail("systemctl is-active ldk-server.service")
 
@@ -125,15 +133,18 @@ in
         assert any(e.get("STATUS_CODE") == "0" and "DURATION_MS" in e for e in calls)
 
     with subtest("Prometheus scrapes it and loads the alert rules"):
+        machine.succeed("systemctl start prometheus.service")
         machine.wait_for_unit("prometheus.service")
         machine.wait_until_succeeds(
             "curl -sf 'http://127.0.0.1:9090/api/v1/query?query=ldk_server_node_running'"
             " | jq -e '.data.result[0].value[1] == \"1\"'",
             timeout=60,
         )
-        machine.succeed(
+        # A rule's health is "unknown" until its group's first evaluation.
+        machine.wait_until_succeeds(
             "curl -sf http://127.0.0.1:9090/api/v1/rules"
-            " | jq -e '[.data.groups[].rules[]] | length > 0 and all(.health == \"ok\")'"
+            " | jq -e '[.data.groups[].rules[]] | length > 0 and all(.health == \"ok\")'",
+            timeout=60,
         )
 
     with subtest("Grafana serves the provisioned dashboards"):

@@ -25,13 +25,14 @@ in
 
   nodes = {
     bitcoin =
-      { ... }:
+      { pkgs, ... }:
       {
         services.bitcoind.regtest = common.bitcoind {
           rpcBind = "0.0.0.0";
           rpcAllowIp = "0.0.0.0/0";
         };
         networking.firewall.allowedTCPPorts = [ 18443 ];
+        environment.systemPackages = [ pkgs.jq ];
       };
     alice = lightningNode;
     bob = lightningNode;
@@ -75,6 +76,8 @@ in
         alice.wait_until_succeeds(
             "ldk-server-cli list-channels | jq -e '.channels | length == 1'", timeout=60
         )
+        # The funding transaction is broadcast only once bob has signed: mine after that.
+        bitcoin.wait_until_succeeds(f"{rpc} getrawmempool | jq -e 'length == 1'", timeout=60)
         mine(6)
         for node in [alice, bob]:
             node.wait_until_succeeds(
