@@ -89,6 +89,15 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// Every [`AuthError::reason`], for metrics to start each at zero.
+    pub const REASONS: [&'static str; 5] = [
+        "missing",
+        "malformed",
+        "expired",
+        "bad_signature",
+        "body_not_signed",
+    ];
+
     /// A short, stable label for metrics.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -173,6 +182,19 @@ fn parse_header(header: &[u8]) -> Result<(u64, Vec<u8>), AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_reason_is_listed_for_metrics() {
+        for error in [
+            AuthError::Missing,
+            AuthError::Malformed,
+            AuthError::Expired,
+            AuthError::BadSignature,
+            AuthError::BodyNotSigned,
+        ] {
+            assert!(AuthError::REASONS.contains(&error.reason()), "{error:?}");
+        }
+    }
 
     fn key() -> ApiKey {
         ApiKey::from_file_bytes(&[7u8; 32])

@@ -1096,11 +1096,33 @@ fn may_be_empty(with_node: bool, title: &str) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
-/// The metric families a chain-down server cannot export (no sync without a node).
-const NODE_ONLY_FAMILIES: [&str; 2] = [
+/// The metric families a chain-down server does not export: the server exports what it reads
+/// from the node only once it has read it (a balance of 0 or a lifetime counter at 0 before
+/// that would be wrong).
+const NODE_ONLY_FAMILIES: [&str; 15] = [
+    "ldk_server_best_block_height",
     "ldk_server_last_sync_timestamp_seconds",
     "ldk_server_seconds_since_last_sync",
+    "ldk_server_peers",
+    "ldk_server_channels",
+    "ldk_server_channel_outbound_capacity_msat",
+    "ldk_server_channel_inbound_capacity_msat",
+    "ldk_server_channel_value_sats",
+    "ldk_server_onchain_balance_sats",
+    "ldk_server_onchain_spendable_balance_sats",
+    "ldk_server_anchor_channels_reserve_sats",
+    "ldk_server_lightning_balance_sats",
+    "ldk_server_payments",
+    "ldk_server_payments_amount_msat_total",
+    "ldk_server_payment_fees_paid_msat_total",
 ];
+
+/// Whether `expr` reads a family that only a running node exports.
+fn reads_node_only_family(expr: &str) -> bool {
+    selectors(expr)
+        .iter()
+        .any(|s| NODE_ONLY_FAMILIES.contains(&s.name.as_str()))
+}
 
 /// Evaluates every board and rule expression and compares the names they use with `scrape`.
 async fn check_against_prometheus(prometheus: &Prometheus, scrape: &str, with_node: bool) {
@@ -1125,7 +1147,9 @@ async fn check_against_prometheus(prometheus: &Prometheus, scrape: &str, with_no
             eprintln!("DEBUG {title}: {}", values.join(" | "));
         }
         if result.is_empty() {
-            match may_be_empty(with_node, title) {
+            let node_only = (!with_node && reads_node_only_family(expr))
+                .then_some("its series are exported once the node has been read");
+            match may_be_empty(with_node, title).or(node_only) {
                 Some(why) => skipped(&format!(
                     "data of {file} panel {title:?}: {why} (it evaluates, without data)"
                 )),

@@ -9,6 +9,7 @@
 //! twelve legacy names alongside unless `[metrics] upstream_names = false`.
 
 pub mod node;
+pub mod process;
 pub mod rpc;
 pub mod upstream;
 
@@ -60,6 +61,10 @@ impl Metrics {
         )
         .unwrap_or_else(|e| unreachable!("{e}"));
         register(&registry, Box::new(auth_failures.clone()));
+        // Every reason starts at 0, so that `rate()` sees the first failure.
+        for reason in crate::auth::AuthError::REASONS {
+            auth_failures.with_label_values(&[reason]).inc_by(0);
+        }
         let event_subscribers = IntGauge::new(
             "ldk_server_event_subscribers",
             "Open SubscribeEvents streams",
@@ -190,7 +195,7 @@ fn register_build_info(registry: &Registry) {
 fn register_process_metrics(registry: &Registry) {
     register(
         registry,
-        Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        Box::new(process::PreciseProcessCollector::for_self()),
     );
 }
 

@@ -3,11 +3,14 @@
 //! forwarding. Gauges are recomputed from a snapshot; the `_total` counters only ever grow
 //! (they are advanced to a snapshot's value, or by each forwarding event).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ldk_node::payment::{PaymentDirection, PaymentStatus};
 use ldk_node::{ChannelDetails, Node};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use super::upstream::{UpstreamMetric, UpstreamMetrics};
@@ -95,32 +98,79 @@ pub struct NodeMetrics {
     forwarded_payments: IntCounter,
     forwarded_amount: IntCounter,
     forwarding_fees: IntCounter,
+    status_gate: Gate,
+    channels_gate: Gate,
+    balances_gate: Gate,
+    payments_gate: Gate,
+    forwarding_gate: Gate,
 }
 
-fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
-    let metric = IntGauge::new(name, help).unwrap_or_else(|e| unreachable!("{name}: {e}"));
-    super::register(registry, Box::new(metric.clone()));
-    metric
+/// Series that are exported only once the node has been read (the gate is open): before,
+/// a zero would be a lie (a balance of 0, or a lifetime counter that seems to reset).
+#[derive(Default)]
+struct Group {
+    collectors: Vec<Box<dyn Collector>>,
+    open: Arc<AtomicBool>,
 }
 
-fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let metric = IntGaugeVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|e| unreachable!("{name}: {e}"));
-    super::register(registry, Box::new(metric.clone()));
-    metric
+impl Group {
+    fn add<C: Collector + Clone + 'static>(&mut self, metric: C) -> C {
+        self.collectors.push(Box::new(metric.clone()));
+        metric
+    }
+
+    fn gauge(&mut self, name: &str, help: &str) -> IntGauge {
+        self.add(IntGauge::new(name, help).unwrap_or_else(|e| unreachable!("{name}: {e}")))
+    }
+
+    fn gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        self.add(
+            IntGaugeVec::new(Opts::new(name, help), labels)
+                .unwrap_or_else(|e| unreachable!("{name}: {e}")),
+        )
+    }
+
+    fn counter(&mut self, name: &str, help: &str) -> IntCounter {
+        self.add(IntCounter::new(name, help).unwrap_or_else(|e| unreachable!("{name}: {e}")))
+    }
+
+    fn counter_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.add(
+            IntCounterVec::new(Opts::new(name, help), labels)
+                .unwrap_or_else(|e| unreachable!("{name}: {e}")),
+        )
+    }
+
+    /// Registers the group behind its gate and returns the gate.
+    fn register(self, registry: &Registry) -> Gate {
+        let gate = Gate(Arc::clone(&self.open));
+        super::register(registry, Box::new(GatedCollector(self)));
+        gate
+    }
 }
 
-fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
-    let metric = IntCounter::new(name, help).unwrap_or_else(|e| unreachable!("{name}: {e}"));
-    super::register(registry, Box::new(metric.clone()));
-    metric
+/// Opens a [`Group`]'s series for export.
+struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    fn open(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
-fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let metric = IntCounterVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|e| unreachable!("{name}: {e}"));
-    super::register(registry, Box::new(metric.clone()));
-    metric
+struct GatedCollector(Group);
+
+impl Collector for GatedCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.collectors.iter().flat_map(|c| c.desc()).collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        if !self.0.open.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        self.0.collectors.iter().flat_map(|c| c.collect()).collect()
+    }
 }
 
 /// Advances a counter to `value` (a counter never goes down; a lower value is ignored).
@@ -136,114 +186,126 @@ fn saturating_i64(value: u64) -> i64 {
 }
 
 impl NodeMetrics {
-    /// Registers every node-derived series in `registry`, at zero.
+    /// Registers every node-derived series in `registry`, at zero. Only `node_running` is
+    /// exported at once; every other group once the node has been read for it.
     pub fn new(registry: &Registry) -> Self {
-        let metrics = Self {
-            node_running: gauge(
-                registry,
-                "ldk_server_node_running",
-                "1 while the Lightning node runs, 0 while it starts or stops",
-            ),
-            best_block_height: gauge(
-                registry,
-                "ldk_server_best_block_height",
-                "Height of the best block the node has synced to",
-            ),
-            last_sync_timestamp: gauge_vec(
-                registry,
-                "ldk_server_last_sync_timestamp_seconds",
+        let mut ungated = Group::default();
+        let mut status_group = Group::default();
+        let mut channels_group = Group::default();
+        let mut balances_group = Group::default();
+        let mut payments_group = Group::default();
+        let mut forwarding_group = Group::default();
+        let node_running = ungated.gauge(
+            "ldk_server_node_running",
+            "1 while the Lightning node runs, 0 while it starts or stops",
+        );
+        let best_block_height = status_group.gauge(
+            "ldk_server_best_block_height",
+            "Height of the best block the node has synced to",
+        );
+        let last_sync_timestamp = status_group.gauge_vec("ldk_server_last_sync_timestamp_seconds",
                 "Unix time of the last successful sync, by kind (onchain_wallet, lightning_wallet, fee_rate_cache)",
                 &["kind"],
-            ),
-            sync_age: gauge_vec(
-                registry,
-                "ldk_server_seconds_since_last_sync",
-                "Seconds since the last successful sync at scrape time, by kind",
-                &["kind"],
-            ),
-            sync_timestamps: Default::default(),
-            peers: gauge_vec(
-                registry,
-                "ldk_server_peers",
-                "Known peers by state (connected, disconnected)",
-                &["state"],
-            ),
-            channels: gauge_vec(
-                registry,
-                "ldk_server_channels",
-                "Channels by state (pending, active, inactive) and whether they are announced",
-                &["state", "announced"],
-            ),
-            channel_outbound_capacity: gauge_vec(
-                registry,
-                "ldk_server_channel_outbound_capacity_msat",
-                "What the node can send over its channels, msat, by channel state",
-                &["state"],
-            ),
-            channel_inbound_capacity: gauge_vec(
-                registry,
-                "ldk_server_channel_inbound_capacity_msat",
-                "What the node can receive over its channels, msat, by channel state",
-                &["state"],
-            ),
-            channel_value: gauge_vec(
-                registry,
-                "ldk_server_channel_value_sats",
-                "Total size of the channels, sats, by channel state",
-                &["state"],
-            ),
-            onchain_balance: gauge(
-                registry,
-                "ldk_server_onchain_balance_sats",
-                "On-chain wallet balance, sats (confirmed and unconfirmed)",
-            ),
-            onchain_spendable_balance: gauge(
-                registry,
-                "ldk_server_onchain_spendable_balance_sats",
-                "On-chain balance that can be spent now, sats",
-            ),
-            anchor_reserve: gauge(
-                registry,
-                "ldk_server_anchor_channels_reserve_sats",
-                "On-chain balance held back to bump anchor channel closes, sats",
-            ),
-            lightning_balance: gauge(
-                registry,
-                "ldk_server_lightning_balance_sats",
-                "Balance in channels, sats",
-            ),
-            payments: gauge_vec(
-                registry,
-                "ldk_server_payments",
+            );
+        let sync_age = status_group.gauge_vec(
+            "ldk_server_seconds_since_last_sync",
+            "Seconds since the last successful sync at scrape time, by kind",
+            &["kind"],
+        );
+        let peers = channels_group.gauge_vec(
+            "ldk_server_peers",
+            "Known peers by state (connected, disconnected)",
+            &["state"],
+        );
+        let channels = channels_group.gauge_vec(
+            "ldk_server_channels",
+            "Channels by state (pending, active, inactive) and whether they are announced",
+            &["state", "announced"],
+        );
+        let channel_outbound_capacity = channels_group.gauge_vec(
+            "ldk_server_channel_outbound_capacity_msat",
+            "What the node can send over its channels, msat, by channel state",
+            &["state"],
+        );
+        let channel_inbound_capacity = channels_group.gauge_vec(
+            "ldk_server_channel_inbound_capacity_msat",
+            "What the node can receive over its channels, msat, by channel state",
+            &["state"],
+        );
+        let channel_value = channels_group.gauge_vec(
+            "ldk_server_channel_value_sats",
+            "Total size of the channels, sats, by channel state",
+            &["state"],
+        );
+        let onchain_balance = balances_group.gauge(
+            "ldk_server_onchain_balance_sats",
+            "On-chain wallet balance, sats (confirmed and unconfirmed)",
+        );
+        let onchain_spendable_balance = balances_group.gauge(
+            "ldk_server_onchain_spendable_balance_sats",
+            "On-chain balance that can be spent now, sats",
+        );
+        let anchor_reserve = balances_group.gauge(
+            "ldk_server_anchor_channels_reserve_sats",
+            "On-chain balance held back to bump anchor channel closes, sats",
+        );
+        let lightning_balance = balances_group.gauge(
+            "ldk_server_lightning_balance_sats",
+            "Balance in channels, sats",
+        );
+        let payments = payments_group.gauge_vec("ldk_server_payments",
                 "Payments the node knows, by direction (inbound, outbound) and status (pending, succeeded, failed)",
                 &["direction", "status"],
-            ),
-            payment_amount: counter_vec(
-                registry,
-                "ldk_server_payments_amount_msat_total",
-                "Amount of succeeded payments, msat, by direction",
-                &["direction"],
-            ),
-            payment_fees_paid: counter(
-                registry,
-                "ldk_server_payment_fees_paid_msat_total",
-                "Routing fees paid on succeeded outbound payments, msat",
-            ),
-            forwarded_payments: counter(
-                registry,
-                "ldk_server_forwarded_payments_total",
-                "Payments forwarded by this node",
-            ),
-            forwarded_amount: counter(
-                registry,
-                "ldk_server_forwarded_amount_msat_total",
-                "Amount forwarded out to the next hop, msat",
-            ),
-            forwarding_fees: counter(
-                registry,
-                "ldk_server_forwarding_fees_earned_msat_total",
-                "Fees earned by forwarding, msat",
-            ),
+            );
+        let payment_amount = payments_group.counter_vec(
+            "ldk_server_payments_amount_msat_total",
+            "Amount of succeeded payments, msat, by direction",
+            &["direction"],
+        );
+        let payment_fees_paid = payments_group.counter(
+            "ldk_server_payment_fees_paid_msat_total",
+            "Routing fees paid on succeeded outbound payments, msat",
+        );
+        let forwarded_payments = forwarding_group.counter(
+            "ldk_server_forwarded_payments_total",
+            "Payments forwarded by this node",
+        );
+        let forwarded_amount = forwarding_group.counter(
+            "ldk_server_forwarded_amount_msat_total",
+            "Amount forwarded out to the next hop, msat",
+        );
+        let forwarding_fees = forwarding_group.counter(
+            "ldk_server_forwarding_fees_earned_msat_total",
+            "Fees earned by forwarding, msat",
+        );
+        ungated.open.store(true, Ordering::Relaxed);
+        ungated.register(registry);
+        let metrics = Self {
+            node_running,
+            best_block_height,
+            last_sync_timestamp,
+            sync_age,
+            sync_timestamps: Default::default(),
+            peers,
+            channels,
+            channel_outbound_capacity,
+            channel_inbound_capacity,
+            channel_value,
+            onchain_balance,
+            onchain_spendable_balance,
+            anchor_reserve,
+            lightning_balance,
+            payments,
+            payment_amount,
+            payment_fees_paid,
+            forwarded_payments,
+            forwarded_amount,
+            forwarding_fees,
+            status_gate: status_group.register(registry),
+            channels_gate: channels_group.register(registry),
+            balances_gate: balances_group.register(registry),
+            payments_gate: payments_group.register(registry),
+            forwarding_gate: forwarding_group.register(registry),
         };
         metrics.zero_label_sets();
         metrics
@@ -285,6 +347,7 @@ impl NodeMetrics {
     /// Reads the node's status: best block and sync times.
     pub fn refresh_status(&self, node: &Node) {
         let status = node.status();
+        self.status_gate.open();
         self.node_running.set(i64::from(status.is_running));
         self.best_block_height
             .set(i64::from(status.current_best_block.height));
@@ -360,6 +423,7 @@ impl NodeMetrics {
             UpstreamMetric::PrivateChannels,
             channels.len() as i64 - public,
         );
+        self.channels_gate.open();
     }
 
     /// Recomputes the balances (and upstream's).
@@ -391,6 +455,7 @@ impl NodeMetrics {
             gauge.set(saturating_i64(sats));
             upstream.set(legacy, saturating_i64(sats));
         }
+        self.balances_gate.open();
     }
 
     /// Recomputes payments by direction and status, their volumes and fees (and upstream's
@@ -432,6 +497,7 @@ impl NodeMetrics {
         upstream.set(UpstreamMetric::PendingPayments, by_status(0));
         upstream.set(UpstreamMetric::SuccessfulPayments, by_status(1));
         upstream.set(UpstreamMetric::FailedPayments, by_status(2));
+        self.payments_gate.open();
     }
 
     /// Sets the forwarding counters from the stored history (at startup).
@@ -439,6 +505,7 @@ impl NodeMetrics {
         advance(&self.forwarded_payments, totals.count);
         advance(&self.forwarded_amount, totals.amount_msat);
         advance(&self.forwarding_fees, totals.fees_msat);
+        self.forwarding_gate.open();
     }
 
     /// Counts one forwarded payment.
@@ -464,20 +531,41 @@ mod tests {
     }
 
     #[test]
-    fn every_label_set_exists_at_zero() {
+    fn groups_are_exported_once_read_with_every_label_set_at_zero() {
         let registry = Registry::new();
-        let _metrics = NodeMetrics::new(&registry);
-        let families = registry.gather();
+        let metrics = NodeMetrics::new(&registry);
         let series = |name: &str| {
-            families
+            registry
+                .gather()
                 .iter()
                 .find(|f| f.name() == name)
                 .map(|f| f.get_metric().len())
                 .unwrap_or(0)
         };
+        assert_eq!(series("ldk_server_node_running"), 1);
+        assert_eq!(series("ldk_server_channels"), 0, "not read yet");
+        assert_eq!(
+            series("ldk_server_payments_amount_msat_total"),
+            0,
+            "not read yet"
+        );
+        metrics.channels_gate.open();
+        metrics.payments_gate.open();
         assert_eq!(series("ldk_server_channels"), 6);
-        assert_eq!(series("ldk_server_payments"), 6);
         assert_eq!(series("ldk_server_peers"), 2);
+        assert_eq!(series("ldk_server_payments"), 6);
         assert_eq!(series("ldk_server_payments_amount_msat_total"), 2);
+        assert_eq!(
+            series("ldk_server_onchain_balance_sats"),
+            0,
+            "balances not read yet"
+        );
+        metrics.set_forwarding_totals(ForwardingTotals {
+            count: 2,
+            amount_msat: 5_000,
+            fees_msat: 7,
+        });
+        assert_eq!(series("ldk_server_forwarded_payments_total"), 1);
+        assert_eq!(metrics.forwarded_payments.get(), 2);
     }
 }

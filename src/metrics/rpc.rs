@@ -15,6 +15,17 @@ const DURATION_BUCKETS: [f64; 15] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// The codes this server answers calls with (see `crate::error` and the gateway).
+const ANSWERED_CODES: [tonic::Code; 7] = [
+    tonic::Code::Ok,
+    tonic::Code::InvalidArgument,
+    tonic::Code::FailedPrecondition,
+    tonic::Code::Unavailable,
+    tonic::Code::Unauthenticated,
+    tonic::Code::DeadlineExceeded,
+    tonic::Code::Internal,
+];
+
 /// The `method` label of calls to paths that are not methods of the service.
 pub const UNKNOWN_METHOD: &str = "unknown";
 
@@ -70,8 +81,15 @@ impl RpcMetrics {
         .unwrap_or_else(|e| unreachable!("{e}"));
         super::register(registry, Box::new(requests.clone()));
         super::register(registry, Box::new(duration.clone()));
+        // Every method starts with a zero for each code this server answers with, and an empty
+        // histogram, so that `rate()` and `histogram_quantile()` see the first call.
         for method in RPC_METHODS {
-            requests.with_label_values(&[method, "OK"]).inc_by(0);
+            for code in ANSWERED_CODES {
+                requests
+                    .with_label_values(&[method, code_name(code)])
+                    .inc_by(0);
+            }
+            let _ = duration.with_label_values(&[method]);
         }
         Self { requests, duration }
     }
