@@ -593,16 +593,16 @@ fn check_first_connection_starts_it(
         let key = std::fs::read(key_path).ok().filter(|k| k.len() == 32)?;
         cert_path.is_file().then_some(key)
     });
-    let api_key = files
+    files
         .unwrap_or_else(|| panic!("the started server should create {cert} and {key} within 30 s"));
-    let api_key = hex::encode(api_key);
 
+    // As an operator would: the CLI finds address, certificate and key through the server's
+    // configuration, whose bitcoind password exists only as the service's credential.
     let cli = |args: &[&str]| {
         let out = container
             .command(&units.cli_path)
-            .args(["--base-url", &units.grpc_address(), "--tls-cert", &cert])
+            .args(["--config", &units.config_path])
             .args(args)
-            .env("LDK_SERVER_API_KEY", &api_key)
             .output()
             .expect("run the CLI in the container");
         (
