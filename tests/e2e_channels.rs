@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::chain::{next_event, open_channel, wait_until, Chain, TestNode};
+use common::chain::{description, next_event, open_channel, wait_until, Chain, TestNode};
 use ldk_server::proto::api::*;
 use ldk_server::proto::events::channel_state_change_reason::Details;
 use ldk_server::proto::events::event_envelope::Event;
@@ -14,9 +14,7 @@ use ldk_server::proto::events::{
     ChannelClosureInitiator, ChannelState, ChannelStateChangeReasonKind, ChannelStateChanged,
     EventEnvelope,
 };
-use ldk_server::proto::types::{
-    self, bolt11_invoice_description, lightning_balance, pending_sweep_balance, BalanceSource,
-};
+use ldk_server::proto::types::{self, lightning_balance, pending_sweep_balance, BalanceSource};
 use serde_json::{json, Value};
 use tonic::{Code, Streaming};
 
@@ -969,28 +967,14 @@ async fn forwarding_through_three_nodes() {
         .rpc()
         .bolt11_receive(Bolt11ReceiveRequest {
             amount_msat: Some(amount_msat),
-            description: Some(types::Bolt11InvoiceDescription {
-                kind: Some(bolt11_invoice_description::Kind::Direct(
-                    "through bob".into(),
-                )),
-            }),
+            description: description("through bob"),
             expiry_secs: 3600,
         })
         .await
         .expect("bolt11 receive")
         .into_inner()
         .invoice;
-    let payment_id = alice
-        .rpc()
-        .bolt11_send(Bolt11SendRequest {
-            invoice,
-            amount_msat: None,
-            route_parameters: None,
-        })
-        .await
-        .expect("bolt11 send")
-        .into_inner()
-        .payment_id;
+    let payment_id = alice.pay_invoice(&invoice, None).await;
     let paid = next_event(
         &mut alice_events,
         "payment successful",

@@ -5,13 +5,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::chain::{next_event, open_channel, wait_until, Chain, TestNode};
+use common::chain::{description, next_event, open_channel, wait_until, Chain, TestNode};
 use ldk_server::proto::api::*;
 use ldk_server::proto::events::event_envelope::Event;
 use ldk_server::proto::events::{ChannelState, EventEnvelope, PaymentClaimable};
 use ldk_server::proto::types::{
-    self, bolt11_invoice_description, payment_kind, ForwardedPayment, Payment, PaymentDirection,
-    PaymentStatus,
+    self, payment_kind, ForwardedPayment, Payment, PaymentDirection, PaymentStatus,
 };
 use sha2::{Digest, Sha256};
 use tonic::{Code, Streaming};
@@ -49,31 +48,11 @@ fn jit_channel_sats(forwarded_msat: u64) -> u64 {
     (forwarded_msat + forwarded_msat * OVER_PROVISIONING_PPM / 1_000_000) / 1000
 }
 
-fn description(text: &str) -> Option<types::Bolt11InvoiceDescription> {
-    Some(types::Bolt11InvoiceDescription {
-        kind: Some(bolt11_invoice_description::Kind::Direct(text.into())),
-    })
-}
-
 fn bolt11_of(payment: &Payment) -> &types::Bolt11 {
     match payment.kind.as_ref().and_then(|k| k.kind.as_ref()) {
         Some(payment_kind::Kind::Bolt11(bolt11)) => bolt11,
         other => panic!("expected a BOLT 11 payment, got {other:?}"),
     }
-}
-
-async fn pay(payer: &TestNode, invoice: &str, amount_msat: Option<u64>) -> String {
-    payer
-        .rpc()
-        .bolt11_send(Bolt11SendRequest {
-            invoice: invoice.to_owned(),
-            amount_msat,
-            route_parameters: None,
-        })
-        .await
-        .expect("bolt11 send")
-        .into_inner()
-        .payment_id
 }
 
 /// Waits for the terminal event of outbound payment `payment_id`; `Ok` on success.
@@ -317,7 +296,7 @@ async fn jit_channel_through_our_own_lsp() {
         (hops[0].fee_base_msat, hops[0].fee_proportional_millionths),
         (0, 0)
     );
-    let payment_id = pay(&payer, &invoice, None).await;
+    let payment_id = payer.pay_invoice(&invoice, None).await;
 
     let sent = payment_outcome(&mut payer_events, &payment_id)
         .await
@@ -434,7 +413,7 @@ async fn jit_channel_through_our_own_lsp() {
     );
     let amount_msat = 50_000_000;
     let fee_msat = opening_fee_msat(amount_msat);
-    let payment_id = pay(&payer, &invoice, Some(amount_msat)).await;
+    let payment_id = payer.pay_invoice(&invoice, Some(amount_msat)).await;
 
     // The LSP opens the channel for it...
     let second_channel_id = channel_ready_with(&mut client_events, &lsp.node_id).await;
@@ -546,7 +525,7 @@ async fn hodl_invoice_claim_and_fail() {
     let decoded = decode(&bob, &invoice).await;
     assert_eq!(decoded.payment_hash, payment_hash);
     assert_eq!(decoded.amount_msat, Some(amount_msat));
-    let payment_id = pay(&alice, &invoice, None).await;
+    let payment_id = alice.pay_invoice(&invoice, None).await;
     let claimable = payment_claimable(&mut bob_events, &payment_hash).await;
     let held = claimable.payment.clone().unwrap();
     assert_eq!(held.amount_msat, Some(amount_msat));
@@ -627,7 +606,7 @@ async fn hodl_invoice_claim_and_fail() {
         .expect("variable receive for hash")
         .into_inner()
         .invoice;
-    let failed_id = pay(&alice, &invoice, Some(12_000_000)).await;
+    let failed_id = alice.pay_invoice(&invoice, Some(12_000_000)).await;
     let claimable = payment_claimable(&mut bob_events, &other_hash).await;
     assert!(claimable.claim_deadline.is_some());
     let status = bob

@@ -5,19 +5,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::chain::{next_channel_state, next_event, open_channel, wait_until, Chain, TestNode};
+use common::chain::{
+    description, next_channel_state, next_event, open_channel, wait_until, Chain, TestNode,
+};
 use ldk_server::proto::api::*;
 use ldk_server::proto::events::event_envelope::Event;
 use ldk_server::proto::events::ChannelState;
-use ldk_server::proto::types::{self, bolt11_invoice_description, payment_kind, PaymentStatus};
+use ldk_server::proto::types::{self, payment_kind, PaymentStatus};
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn description(text: &str) -> Option<types::Bolt11InvoiceDescription> {
-    Some(types::Bolt11InvoiceDescription {
-        kind: Some(bolt11_invoice_description::Kind::Direct(text.into())),
-    })
-}
 
 async fn wait_payment_succeeded(
     stream: &mut tonic::Streaming<ldk_server::proto::events::EventEnvelope>,
@@ -237,17 +233,7 @@ async fn onchain_channel_and_bolt11() {
         .await
         .expect("bolt11 receive")
         .into_inner();
-    let payment_id = alice
-        .rpc()
-        .bolt11_send(Bolt11SendRequest {
-            invoice: invoice.invoice.clone(),
-            amount_msat: None,
-            route_parameters: None,
-        })
-        .await
-        .expect("bolt11 send")
-        .into_inner()
-        .payment_id;
+    let payment_id = alice.pay_invoice(&invoice.invoice, None).await;
     wait_payment_succeeded(&mut alice_events, &payment_id).await;
     let received = next_event(
         &mut bob_events,
@@ -300,17 +286,7 @@ async fn onchain_channel_and_bolt11() {
         .await
         .unwrap()
         .into_inner();
-    let payment_id = alice
-        .rpc()
-        .bolt11_send(Bolt11SendRequest {
-            invoice: invoice.invoice,
-            amount_msat: Some(7_777_000),
-            route_parameters: None,
-        })
-        .await
-        .expect("variable amount send")
-        .into_inner()
-        .payment_id;
+    let payment_id = alice.pay_invoice(&invoice.invoice, Some(7_777_000)).await;
     wait_payment_succeeded(&mut alice_events, &payment_id).await;
 }
 

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::chain::{open_channel, wait_until, Chain, TestNode};
+use common::chain::{description, open_channel, wait_until, Chain, TestNode};
 use common::{free_port, unreachable_chain_config, ServerProcess};
 use ldk_server::auth::ApiKey;
 use ldk_server::client::{connect, ClientOptions};
@@ -33,7 +33,6 @@ use ldk_server::metrics::UpstreamMetric;
 use ldk_server::proto::api::{
     Bolt11ReceiveRequest, Bolt11SendRequest, GetNodeInfoRequest, ListChannelsRequest,
 };
-use ldk_server::proto::types::{bolt11_invoice_description, Bolt11InvoiceDescription};
 use serde_json::Value;
 
 const BOARDS: [&str; 4] = [
@@ -1303,28 +1302,14 @@ async fn prometheus_evaluates_boards_and_rules() {
         .rpc()
         .bolt11_receive(Bolt11ReceiveRequest {
             amount_msat: Some(10_000_000),
-            description: Some(Bolt11InvoiceDescription {
-                kind: Some(bolt11_invoice_description::Kind::Direct(
-                    "monitoring".into(),
-                )),
-            }),
+            description: description("monitoring"),
             expiry_secs: 3600,
         })
         .await
         .expect("bolt11 receive")
         .into_inner()
         .invoice;
-    let payment_id = alice
-        .rpc()
-        .bolt11_send(Bolt11SendRequest {
-            invoice,
-            amount_msat: None,
-            route_parameters: None,
-        })
-        .await
-        .expect("bolt11 send")
-        .into_inner()
-        .payment_id;
+    let payment_id = alice.pay_invoice(&invoice, None).await;
     wait_until("payment succeeds", Duration::from_secs(60), || async {
         let payment = alice.payment(&payment_id).await;
         (payment.status() == ldk_server::proto::types::PaymentStatus::Succeeded).then_some(())

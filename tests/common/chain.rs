@@ -259,6 +259,21 @@ impl TestNode {
             .into_inner()
     }
 
+    /// Pays a BOLT 11 `invoice` (with `amount_msat` for one without an amount); returns the
+    /// payment id.
+    pub async fn pay_invoice(&self, invoice: &str, amount_msat: Option<u64>) -> String {
+        self.rpc()
+            .bolt11_send(Bolt11SendRequest {
+                invoice: invoice.to_owned(),
+                amount_msat,
+                route_parameters: None,
+            })
+            .await
+            .expect("bolt11 send")
+            .into_inner()
+            .payment_id
+    }
+
     /// GetPaymentDetails: the payment, which must be known.
     pub async fn payment(&self, payment_id: &str) -> ldk_server::proto::types::Payment {
         let request = GetPaymentDetailsRequest {
@@ -364,6 +379,14 @@ pub async fn open_channel(
     )
     .await;
     response.user_channel_id
+}
+
+/// A BOLT 11 invoice description of plain `text`.
+pub fn description(text: &str) -> Option<ldk_server::proto::types::Bolt11InvoiceDescription> {
+    use ldk_server::proto::types::{bolt11_invoice_description, Bolt11InvoiceDescription};
+    Some(Bolt11InvoiceDescription {
+        kind: Some(bolt11_invoice_description::Kind::Direct(text.into())),
+    })
 }
 
 /// Polls `probe` until it returns `Some`, or panics after `timeout` naming `what`.
