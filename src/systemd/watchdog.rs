@@ -153,7 +153,7 @@ mod tests {
         let guard = part.guard();
         let outcome = std::thread::spawn(move || {
             let _guard = guard;
-            panic!("task failed");
+            panic!("deliberate panic (expected in the test log): a dying task drops its guard");
         })
         .join();
         assert!(outcome.is_err());
