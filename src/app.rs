@@ -132,7 +132,9 @@ pub async fn run(
         )));
     }
 
-    background.push(tokio::spawn(load_forwarding_totals(
+    // The event loop, the only writer of forwards, starts after this scan: no forward is
+    // counted twice or missed.
+    let mut forwarding_totals = Some(tokio::spawn(load_forwarding_totals(
         Arc::clone(&store),
         Arc::clone(&metrics),
     )));
@@ -157,6 +159,9 @@ pub async fn run(
             Ok(Ok(Some(node))) => {
                 tracing::info!(node_id = %node.node_id(), "node running");
                 metrics.node.set_node_running(true);
+                if let Some(scan) = forwarding_totals.take() {
+                    let _ = scan.await;
+                }
                 let alive = parts.event_loop.guard();
                 let event_loop = events::run(
                     Arc::clone(&node),

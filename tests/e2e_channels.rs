@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::chain::{description, next_event, open_channel, wait_until, Chain, TestNode};
+use common::chain::{
+    description, metric_value, next_event, open_channel, wait_until, Chain, TestNode,
+};
 use ldk_server::proto::api::*;
 use ldk_server::proto::events::channel_state_change_reason::Details;
 use ldk_server::proto::events::event_envelope::Event;
@@ -1074,4 +1076,31 @@ async fn forwarding_through_three_nodes() {
     .await;
     assert_eq!(received.amount_msat, Some(amount_msat));
     assert_eq!(received.direction(), types::PaymentDirection::Inbound);
+
+    // Bob's forwarding counters, live and again after a restart (read back from the history).
+    let forwarding = |text: &str| {
+        [
+            "ldk_server_forwarded_payments_total",
+            "ldk_server_forwarded_amount_msat_total",
+            "ldk_server_forwarding_fees_earned_msat_total",
+        ]
+        .map(|name| metric_value(text, name))
+    };
+    let expected = [1.0, amount_msat as f64, expected_fee as f64];
+    assert_eq!(forwarding(&bob.metrics().await), expected);
+    let bob = bob.restart(&chain).await;
+    let counters = wait_until(
+        "bob's forwarding counters after a restart",
+        LONG,
+        || async {
+            let text = bob.metrics().await;
+            // Exported once the history has been read.
+            let counters = text
+                .contains("ldk_server_forwarded_payments_total ")
+                .then(|| forwarding(&text))?;
+            (counters == expected).then_some(counters)
+        },
+    )
+    .await;
+    assert_eq!(counters, expected);
 }

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::chain::{
-    description, next_channel_state, next_event, open_channel, wait_until, Chain, TestNode,
+    description, metric_value, next_channel_state, next_event, open_channel, wait_until, Chain,
+    TestNode,
 };
 use ldk_server::proto::api::*;
 use ldk_server::proto::events::event_envelope::Event;
@@ -679,10 +680,4 @@ async fn offers_keysend_unified_pagination_metrics_and_restart() {
         .into_inner()
         .payment_id;
     wait_payment_succeeded(&mut alice_events, &payment_id).await;
-}
-
-fn metric_value(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in:\n{text}"))
 }

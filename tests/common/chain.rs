@@ -381,6 +381,13 @@ pub async fn open_channel(
     response.user_channel_id
 }
 
+/// The value of the sample `name` (series name with its labels, as exported) in a scrape.
+pub fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in:\n{text}"))
+}
+
 /// A BOLT 11 invoice description of plain `text`.
 pub fn description(text: &str) -> Option<ldk_server::proto::types::Bolt11InvoiceDescription> {
     use ldk_server::proto::types::{bolt11_invoice_description, Bolt11InvoiceDescription};
