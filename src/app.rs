@@ -79,11 +79,9 @@ pub async fn run(
         metrics_enabled: config.metrics.enabled,
         metrics_authorization: metrics_authorization.clone(),
     });
-    let server_task = tokio::spawn({
+    let server_task = tokio::spawn(parts.grpc_server.track({
         let shutdown = shutdown.clone();
-        let alive = parts.grpc_server.guard();
         async move {
-            let _alive = alive;
             server::serve(
                 grpc_listener,
                 &identity,
@@ -93,7 +91,7 @@ pub async fn run(
             )
             .await
         }
-    });
+    }));
 
     tracing::info!(
         address = ?grpc_address,
@@ -144,15 +142,11 @@ pub async fn run(
         let config = Arc::clone(&config);
         move || build_and_start(&config, &mnemonic, &runtime)
     };
-    let mut node_task = tokio::spawn({
+    let mut node_task = tokio::spawn(parts.node_start.track({
         let handle = Arc::clone(&node_handle);
         let shutdown = shutdown.clone();
-        let alive = parts.node_start.guard();
-        async move {
-            let _alive = alive;
-            start_with_retry(&handle, shutdown, attempt).await
-        }
-    });
+        async move { start_with_retry(&handle, shutdown, attempt).await }
+    }));
 
     let outcome = tokio::select! {
         started = &mut node_task => match started {
@@ -162,18 +156,13 @@ pub async fn run(
                 if let Some(scan) = forwarding_totals.take() {
                     let _ = scan.await;
                 }
-                let alive = parts.event_loop.guard();
-                let event_loop = events::run(
+                background.push(tokio::spawn(parts.event_loop.track(events::run(
                     Arc::clone(&node),
                     Arc::clone(&store),
                     event_sender.clone(),
                     Arc::clone(&metrics),
                     shutdown.clone(),
-                );
-                background.push(tokio::spawn(async move {
-                    let _alive = alive;
-                    event_loop.await;
-                }));
+                ))));
                 background.push(tokio::spawn(poll_metrics(
                     Arc::clone(&node),
                     Arc::clone(&metrics),
@@ -305,7 +294,7 @@ fn reload(log_file: Option<&RotatingFile>, node: &NodeHandle) {
         tracing::info!("SIGHUP: log file reopened");
     }
     if let Some(running) = running {
-        notify::ready(&format!("running: node {}", running.node_id()));
+        systemd::notify_running(&running);
     }
 }
 

@@ -160,19 +160,8 @@ fn regtest_server(extra: &str) -> ServerProcess {
     ))
 }
 
-fn flags(server: &ServerProcess) -> Vec<String> {
-    vec![
-        "-b".into(),
-        server.grpc_address.to_string(),
-        "-a".into(),
-        server.api_key().as_hex().to_owned(),
-        "-t".into(),
-        server.storage().join("tls.crt").display().to_string(),
-    ]
-}
-
 fn run(server: &ServerProcess, args: &[&str]) -> Output {
-    let mut all = flags(server);
+    let mut all = server.cli_flags();
     all.extend(args.iter().map(|a| a.to_string()));
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
     cli(&refs)
@@ -199,7 +188,7 @@ fn talks_to_a_live_server() {
         page,
         serde_json::json!({"payments": [], "next_page_token": null})
     );
-    let mut args = flags(&server);
+    let mut args = server.cli_flags();
     args.extend([
         "-o".into(),
         "json-lines".into(),
@@ -266,7 +255,7 @@ fn talks_to_a_live_server() {
         "{}",
         stderr(&output)
     );
-    let mut args = flags(&server);
+    let mut args = server.cli_flags();
     args[3] = "ab".repeat(32);
     args.push("list-payments".into());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -277,7 +266,7 @@ fn talks_to_a_live_server() {
         "{}",
         stderr(&output)
     );
-    let mut args = flags(&server);
+    let mut args = server.cli_flags();
     args[1] = format!("127.0.0.1:{}", free_port());
     args.push("list-payments".into());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -6,9 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::chain::{
-    description, metric_value, next_event, open_channel, wait_until, Chain, TestNode,
-};
+use common::chain::{metric_value, next_event, open_channel, wait_until, Chain, TestNode};
 use ldk_server::proto::api::*;
 use ldk_server::proto::events::channel_state_change_reason::Details;
 use ldk_server::proto::events::event_envelope::Event;
@@ -966,15 +964,8 @@ async fn forwarding_through_three_nodes() {
     let mut alice_events = alice.events().await;
     let mut bob_events = bob.events().await;
     let invoice = carol
-        .rpc()
-        .bolt11_receive(Bolt11ReceiveRequest {
-            amount_msat: Some(amount_msat),
-            description: description("through bob"),
-            expiry_secs: 3600,
-        })
+        .receive_invoice(Some(amount_msat), "through bob")
         .await
-        .expect("bolt11 receive")
-        .into_inner()
         .invoice;
     let payment_id = alice.pay_invoice(&invoice, None).await;
     let paid = next_event(

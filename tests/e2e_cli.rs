@@ -42,14 +42,7 @@ impl Cli {
         let server = &node.server;
         Self {
             name: node.alias.clone(),
-            connection: vec![
-                "-b".into(),
-                server.grpc_address.to_string(),
-                "-a".into(),
-                server.api_key().as_hex().to_owned(),
-                "-t".into(),
-                server.storage().join("tls.crt").display().to_string(),
-            ],
+            connection: server.cli_flags(),
             home: server.dir.path().to_owned(),
         }
     }
@@ -181,6 +174,17 @@ impl EventTail {
             lines,
             stderr_path,
         }
+    }
+
+    /// Reads event lines until channel `channel_id` changes to `state`; returns the change.
+    async fn channel_state(&mut self, what: &str, channel_id: &str, state: &str) -> Value {
+        self.next(what, |member, body| {
+            (member == "channel_state_changed"
+                && body["channel_id"] == channel_id
+                && body["state"] == state)
+                .then(|| body.clone())
+        })
+        .await
     }
 
     /// Reads event lines until `pick` accepts one. Every line must be one JSON object
@@ -1323,12 +1327,11 @@ async fn cli_graph_splices_and_closes() {
     let public_id = text(&public, "channel_id").to_owned();
     alice.empty(&["close-channel", text(&public, "user_channel_id"), bob_id]);
     let closed = alice_events
-        .next("announced channel CLOSED", |member, body| {
-            (member == "channel_state_changed"
-                && body["channel_id"] == public_id.as_str()
-                && body["state"] == "CHANNEL_STATE_CLOSED")
-                .then(|| body.clone())
-        })
+        .channel_state(
+            "announced channel CLOSED",
+            &public_id,
+            "CHANNEL_STATE_CLOSED",
+        )
         .await;
     assert_eq!(
         closed["reason"]["kind"],
@@ -1356,12 +1359,11 @@ async fn cli_graph_splices_and_closes() {
         "cli says goodbye",
     ]);
     let closed = alice_events
-        .next("private channel CLOSED", |member, body| {
-            (member == "channel_state_changed"
-                && body["channel_id"] == private_id.as_str()
-                && body["state"] == "CHANNEL_STATE_CLOSED")
-                .then(|| body.clone())
-        })
+        .channel_state(
+            "private channel CLOSED",
+            &private_id,
+            "CHANNEL_STATE_CLOSED",
+        )
         .await;
     assert_eq!(
         closed["reason"]["kind"],

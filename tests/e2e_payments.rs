@@ -6,8 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::chain::{
-    description, metric_value, next_channel_state, next_event, open_channel, wait_until, Chain,
-    TestNode,
+    metric_value, next_channel_state, next_event, open_channel, wait_until, Chain, TestNode,
 };
 use ldk_server::proto::api::*;
 use ldk_server::proto::events::event_envelope::Event;
@@ -140,13 +139,7 @@ async fn onchain_channel_and_bolt11() {
         })
         .await
         .expect("connect peer");
-    let peers = alice
-        .rpc()
-        .list_peers(ListPeersRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .peers;
+    let peers = alice.peers().await;
     let peer = peers
         .iter()
         .find(|p| p.node_id == bob.node_id)
@@ -161,13 +154,7 @@ async fn onchain_channel_and_bolt11() {
         .await
         .expect("disconnect peer");
     wait_until("bob disconnected", Duration::from_secs(30), || async {
-        let peers = alice
-            .rpc()
-            .list_peers(ListPeersRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .peers;
+        let peers = alice.peers().await;
         (!peers
             .iter()
             .any(|p| p.node_id == bob.node_id && p.is_connected))
@@ -224,16 +211,7 @@ async fn onchain_channel_and_bolt11() {
     assert_eq!(channel.channel_value_sats, 1_000_000);
 
     // BOLT 11 with a fixed amount.
-    let invoice = bob
-        .rpc()
-        .bolt11_receive(Bolt11ReceiveRequest {
-            amount_msat: Some(50_000_000),
-            description: description("fixed"),
-            expiry_secs: 3600,
-        })
-        .await
-        .expect("bolt11 receive")
-        .into_inner();
+    let invoice = bob.receive_invoice(Some(50_000_000), "fixed").await;
     let payment_id = alice.pay_invoice(&invoice.invoice, None).await;
     wait_payment_succeeded(&mut alice_events, &payment_id).await;
     let received = next_event(
@@ -277,16 +255,7 @@ async fn onchain_channel_and_bolt11() {
     assert!(unknown.payment.is_none());
 
     // BOLT 11 without an amount: the payer chooses it.
-    let invoice = bob
-        .rpc()
-        .bolt11_receive(Bolt11ReceiveRequest {
-            amount_msat: None,
-            description: description("any"),
-            expiry_secs: 3600,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let invoice = bob.receive_invoice(None, "any").await;
     let payment_id = alice.pay_invoice(&invoice.invoice, Some(7_777_000)).await;
     wait_payment_succeeded(&mut alice_events, &payment_id).await;
 }
@@ -482,16 +451,7 @@ async fn offers_keysend_unified_pagination_metrics_and_restart() {
 
     // UnifiedSend: a BIP 21 URI with a BOLT 11 invoice is paid over Lightning, a plain one on chain.
     let bob_address = bob.new_address().await;
-    let invoice = bob
-        .rpc()
-        .bolt11_receive(Bolt11ReceiveRequest {
-            amount_msat: Some(40_000_000),
-            description: description("unified"),
-            expiry_secs: 3600,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let invoice = bob.receive_invoice(Some(40_000_000), "unified").await;
     let uri = format!(
         "bitcoin:{bob_address}?amount=0.0004&lightning={}",
         invoice.invoice

@@ -25,14 +25,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::chain::{description, open_channel, wait_until, Chain, TestNode};
+use common::chain::{open_channel, wait_until, Chain, TestNode};
 use common::{free_port, unreachable_chain_config, ServerProcess};
 use ldk_server::auth::ApiKey;
 use ldk_server::client::{connect, ClientOptions};
 use ldk_server::metrics::UpstreamMetric;
-use ldk_server::proto::api::{
-    Bolt11ReceiveRequest, Bolt11SendRequest, GetNodeInfoRequest, ListChannelsRequest,
-};
+use ldk_server::proto::api::{Bolt11SendRequest, GetNodeInfoRequest, ListChannelsRequest};
 use serde_json::Value;
 
 const BOARDS: [&str; 4] = [
@@ -1299,15 +1297,8 @@ async fn prometheus_evaluates_boards_and_rules() {
         prometheus.wait_for(&expr).await;
     }
     let invoice = bob
-        .rpc()
-        .bolt11_receive(Bolt11ReceiveRequest {
-            amount_msat: Some(10_000_000),
-            description: description("monitoring"),
-            expiry_secs: 3600,
-        })
+        .receive_invoice(Some(10_000_000), "monitoring")
         .await
-        .expect("bolt11 receive")
-        .into_inner()
         .invoice;
     let payment_id = alice.pay_invoice(&invoice, None).await;
     wait_until("payment succeeds", Duration::from_secs(60), || async {

@@ -8,6 +8,7 @@
 //! dropped), `ldk_server_build_info` and the process series. [`upstream`] keeps upstream's
 //! twelve legacy names alongside unless `[metrics] upstream_names = false`.
 
+mod group;
 pub mod node;
 pub mod process;
 pub mod rpc;
@@ -19,6 +20,7 @@ use ldk_node::Node;
 use prometheus::core::Collector;
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
+use group::Group;
 use node::{ForwardingTotals, NodeMetrics};
 use rpc::RpcMetrics;
 use upstream::{UpstreamCollector, UpstreamMetrics};
@@ -52,43 +54,33 @@ impl Metrics {
         }
         register_process_metrics(&registry);
         register_build_info(&registry);
-        let auth_failures = IntCounterVec::new(
-            Opts::new(
-                "ldk_server_auth_failures_total",
-                "Requests rejected by HMAC authentication, by reason",
-            ),
+        let mut api = Group::default();
+        let auth_failures = api.counter_vec(
+            "ldk_server_auth_failures_total",
+            "Requests rejected by HMAC authentication, by reason",
             &["reason"],
-        )
-        .unwrap_or_else(|e| unreachable!("{e}"));
-        register(&registry, Box::new(auth_failures.clone()));
-        // Every reason starts at 0, so that `rate()` sees the first failure.
+        );
+        let event_subscribers = api.gauge(
+            "ldk_server_event_subscribers",
+            "Open SubscribeEvents streams",
+        );
+        let events_sent = api.counter_vec(
+            "ldk_server_events_sent_total",
+            "Events published to SubscribeEvents streams, by type",
+            &["type"],
+        );
+        let events_dropped = api.counter(
+            "ldk_server_events_dropped_total",
+            "Events a lagging SubscribeEvents stream missed",
+        );
+        api.register_open(&registry);
+        // Every reason and event type starts at 0, so that `rate()` sees the first one.
         for reason in crate::auth::AuthError::REASONS {
             auth_failures.with_label_values(&[reason]).inc_by(0);
         }
-        let event_subscribers = IntGauge::new(
-            "ldk_server_event_subscribers",
-            "Open SubscribeEvents streams",
-        )
-        .unwrap_or_else(|e| unreachable!("{e}"));
-        register(&registry, Box::new(event_subscribers.clone()));
-        let events_sent = IntCounterVec::new(
-            Opts::new(
-                "ldk_server_events_sent_total",
-                "Events published to SubscribeEvents streams, by type",
-            ),
-            &["type"],
-        )
-        .unwrap_or_else(|e| unreachable!("{e}"));
-        register(&registry, Box::new(events_sent.clone()));
         for name in crate::convert::events::EVENT_NAMES {
             events_sent.with_label_values(&[name]).inc_by(0);
         }
-        let events_dropped = IntCounter::new(
-            "ldk_server_events_dropped_total",
-            "Events a lagging SubscribeEvents stream missed",
-        )
-        .unwrap_or_else(|e| unreachable!("{e}"));
-        register(&registry, Box::new(events_dropped.clone()));
         Self {
             rpc: RpcMetrics::new(&registry),
             node: NodeMetrics::new(&registry),

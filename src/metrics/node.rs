@@ -3,16 +3,14 @@
 //! forwarding. Gauges are recomputed from a snapshot; the `_total` counters only ever grow
 //! (they are advanced to a snapshot's value, or by each forwarding event).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ldk_node::payment::{PaymentDirection, PaymentStatus};
 use ldk_node::{ChannelDetails, Node};
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry};
 
+use super::group::{Gate, Group};
 use super::upstream::{UpstreamMetric, UpstreamMetrics};
 
 /// What a `ldk_server_*_sync_*` series is about.
@@ -103,74 +101,6 @@ pub struct NodeMetrics {
     balances_gate: Gate,
     payments_gate: Gate,
     forwarding_gate: Gate,
-}
-
-/// Series that are exported only once the node has been read (the gate is open): before,
-/// a zero would be a lie (a balance of 0, or a lifetime counter that seems to reset).
-#[derive(Default)]
-struct Group {
-    collectors: Vec<Box<dyn Collector>>,
-    open: Arc<AtomicBool>,
-}
-
-impl Group {
-    fn add<C: Collector + Clone + 'static>(&mut self, metric: C) -> C {
-        self.collectors.push(Box::new(metric.clone()));
-        metric
-    }
-
-    fn gauge(&mut self, name: &str, help: &str) -> IntGauge {
-        self.add(IntGauge::new(name, help).unwrap_or_else(|e| unreachable!("{name}: {e}")))
-    }
-
-    fn gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-        self.add(
-            IntGaugeVec::new(Opts::new(name, help), labels)
-                .unwrap_or_else(|e| unreachable!("{name}: {e}")),
-        )
-    }
-
-    fn counter(&mut self, name: &str, help: &str) -> IntCounter {
-        self.add(IntCounter::new(name, help).unwrap_or_else(|e| unreachable!("{name}: {e}")))
-    }
-
-    fn counter_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-        self.add(
-            IntCounterVec::new(Opts::new(name, help), labels)
-                .unwrap_or_else(|e| unreachable!("{name}: {e}")),
-        )
-    }
-
-    /// Registers the group behind its gate and returns the gate.
-    fn register(self, registry: &Registry) -> Gate {
-        let gate = Gate(Arc::clone(&self.open));
-        super::register(registry, Box::new(GatedCollector(self)));
-        gate
-    }
-}
-
-/// Opens a [`Group`]'s series for export.
-struct Gate(Arc<AtomicBool>);
-
-impl Gate {
-    fn open(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-struct GatedCollector(Group);
-
-impl Collector for GatedCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.0.collectors.iter().flat_map(|c| c.desc()).collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        if !self.0.open.load(Ordering::Relaxed) {
-            return Vec::new();
-        }
-        self.0.collectors.iter().flat_map(|c| c.collect()).collect()
-    }
 }
 
 /// Advances a counter to `value` (a counter never goes down; a lower value is ignored).
@@ -278,8 +208,7 @@ impl NodeMetrics {
             "ldk_server_forwarding_fees_earned_msat_total",
             "Fees earned by forwarding, msat",
         );
-        ungated.open.store(true, Ordering::Relaxed);
-        ungated.register(registry);
+        ungated.register_open(registry);
         let metrics = Self {
             node_running,
             best_block_height,

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramVec, IntCounterVec, Registry};
+
+use super::group::Group;
 
 use crate::api::RPC_METHODS;
 
@@ -60,27 +62,21 @@ pub struct RpcMetrics {
 }
 
 impl RpcMetrics {
-    /// Registers the series in `registry`; every method starts with an OK count of zero.
+    /// Registers the series in `registry`, every method at zero.
     pub fn new(registry: &Registry) -> Self {
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "ldk_server_grpc_requests_total",
-                "gRPC calls by method and status code",
-            ),
+        let mut series = Group::default();
+        let requests = series.counter_vec(
+            "ldk_server_grpc_requests_total",
+            "gRPC calls by method and status code",
             &["method", "code"],
-        )
-        .unwrap_or_else(|e| unreachable!("{e}"));
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "ldk_server_grpc_request_duration_seconds",
-                "Time from a call's arrival to its response headers, by method",
-            )
-            .buckets(DURATION_BUCKETS.to_vec()),
+        );
+        let duration = series.histogram_vec(
+            "ldk_server_grpc_request_duration_seconds",
+            "Time from a call's arrival to its response headers, by method",
+            &DURATION_BUCKETS,
             &["method"],
-        )
-        .unwrap_or_else(|e| unreachable!("{e}"));
-        super::register(registry, Box::new(requests.clone()));
-        super::register(registry, Box::new(duration.clone()));
+        );
+        series.register_open(registry);
         // Every method starts with a zero for each code this server answers with, and an empty
         // histogram, so that `rate()` and `histogram_quantile()` see the first call.
         for method in RPC_METHODS {

@@ -14,6 +14,11 @@ use tokio::sync::watch;
 
 use crate::node::{NodeHandle, NodeState};
 
+/// `READY=1` with the running node's id as status.
+pub fn notify_running(node: &ldk_node::Node) {
+    notify::ready(&format!("running: node {}", node.node_id()));
+}
+
 /// Reports each change of the node's state to systemd until shutdown: `STATUS=` while it
 /// starts (with the reason it waits, e.g. "waiting for chain source: …"), then `READY=1`.
 pub async fn report_node_state(node: Arc<NodeHandle>, mut shutdown: watch::Receiver<bool>) {
@@ -21,9 +26,7 @@ pub async fn report_node_state(node: Arc<NodeHandle>, mut shutdown: watch::Recei
     loop {
         match node.state() {
             NodeState::Starting(reason) => notify::status(&format!("node starting: {reason}")),
-            NodeState::Running(running) => {
-                notify::ready(&format!("running: node {}", running.node_id()));
-            }
+            NodeState::Running(running) => notify_running(&running),
             NodeState::Stopping => return,
         }
         tokio::select! {

@@ -6,6 +6,7 @@
 //! runs, the gRPC server and the event loop must be alive and the node must answer a status
 //! query in time.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,15 @@ impl Liveness {
     pub fn guard(&self) -> AliveGuard {
         self.0.store(true, Ordering::SeqCst);
         AliveGuard(Arc::clone(&self.0))
+    }
+
+    /// Runs `future` with this part alive from now until the future ends or is dropped.
+    pub fn track<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
+        let guard = self.guard();
+        async move {
+            let _alive = guard;
+            future.await
+        }
     }
 
     /// Whether a guard is held.
@@ -144,6 +154,19 @@ mod tests {
         let guard = part.guard();
         assert!(part.is_alive());
         drop(guard);
+        assert!(!part.is_alive());
+    }
+
+    #[tokio::test]
+    async fn a_tracked_future_keeps_its_part_alive_until_it_ends() {
+        let part = Liveness::new();
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(part.track(async move {
+            let _ = finished.await;
+        }));
+        assert!(part.is_alive());
+        finish.send(()).unwrap();
+        task.await.unwrap();
         assert!(!part.is_alive());
     }
 

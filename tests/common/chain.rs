@@ -259,6 +259,34 @@ impl TestNode {
             .into_inner()
     }
 
+    /// A BOLT 11 invoice of this node for `amount_msat` (the payer chooses when `None`),
+    /// described by `text`, valid for an hour.
+    pub async fn receive_invoice(
+        &self,
+        amount_msat: Option<u64>,
+        text: &str,
+    ) -> Bolt11ReceiveResponse {
+        self.rpc()
+            .bolt11_receive(Bolt11ReceiveRequest {
+                amount_msat,
+                description: description(text),
+                expiry_secs: 3600,
+            })
+            .await
+            .expect("bolt11 receive")
+            .into_inner()
+    }
+
+    /// ListPeers.
+    pub async fn peers(&self) -> Vec<ldk_server::proto::types::Peer> {
+        self.rpc()
+            .list_peers(ListPeersRequest {})
+            .await
+            .expect("list peers")
+            .into_inner()
+            .peers
+    }
+
     /// Pays a BOLT 11 `invoice` (with `amount_msat` for one without an amount); returns the
     /// payment id.
     pub async fn pay_invoice(&self, invoice: &str, amount_msat: Option<u64>) -> String {

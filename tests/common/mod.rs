@@ -137,6 +137,18 @@ impl ServerProcess {
         }
     }
 
+    /// The CLI's connection flags for this server: `-b <address> -a <key hex> -t <tls.crt>`.
+    pub fn cli_flags(&self) -> Vec<String> {
+        vec![
+            "-b".into(),
+            self.grpc_address.to_string(),
+            "-a".into(),
+            self.api_key().as_hex().to_owned(),
+            "-t".into(),
+            self.storage().join("tls.crt").display().to_string(),
+        ]
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
