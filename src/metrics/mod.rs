@@ -39,6 +39,7 @@ pub struct Metrics {
     event_subscribers: IntGauge,
     events_sent: IntCounterVec,
     events_dropped: IntCounter,
+    events_dead_lettered: IntCounter,
 }
 
 impl Metrics {
@@ -73,6 +74,10 @@ impl Metrics {
             "ldk_server_events_dropped_total",
             "Events a lagging SubscribeEvents stream missed",
         );
+        let events_dead_lettered = api.counter(
+            "ldk_server_events_dead_lettered_total",
+            "Node events given up on after every retry, stored as dead letters and acknowledged",
+        );
         api.register_open(&registry);
         // Every reason and event type starts at 0, so that `rate()` sees the first one.
         for reason in crate::auth::AuthError::REASONS {
@@ -90,6 +95,7 @@ impl Metrics {
             event_subscribers,
             events_sent,
             events_dropped,
+            events_dead_lettered,
         }
     }
 
@@ -106,6 +112,11 @@ impl Metrics {
     /// Counts events a lagging subscriber missed.
     pub fn record_events_dropped(&self, missed: u64) {
         self.events_dropped.inc_by(missed);
+    }
+
+    /// Counts an event stored as a dead letter.
+    pub fn record_event_dead_lettered(&self) {
+        self.events_dead_lettered.inc();
     }
 
     /// Counts an event published to subscribers.
