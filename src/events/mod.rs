@@ -60,15 +60,8 @@ pub async fn run(
             _ = crate::shutdown::requested(&mut shutdown) => break,
             event = processor.node.next_event_async() => event,
         };
-        match handle(&processor, &event, &mut shutdown).await {
-            Handled::Processed(envelope) => {
-                log::log_event(&event);
-                if let Some(envelope) = envelope {
-                    publish(&processor.metrics, &sender, envelope);
-                }
-            }
-            Handled::DeadLettered => {}
-            Handled::ShuttingDown => break,
+        if !handle(&processor, &sender, &event, &mut shutdown).await {
+            break;
         }
         if let Err(error) = processor.node.event_handled() {
             tracing::error!(%error, "acknowledging an event to ldk-node failed");
@@ -77,44 +70,35 @@ pub async fn run(
     let _ = orphan_watch.await;
 }
 
-/// What became of one event; all but `ShuttingDown` are acknowledged.
-enum Handled {
-    /// Recorded; the envelope to stream, if the event has one.
-    Processed(Option<EventEnvelope>),
-    /// Given up on and stored as a dead letter.
-    DeadLettered,
-    /// Shutdown came before the event was recorded anywhere: leave it unacknowledged.
-    ShuttingDown,
-}
-
-/// Processes an event with retries, and dead-letters it if every attempt fails.
+/// Processes an event with retries and publishes its envelope, or dead-letters it once every
+/// attempt failed. Returns whether to acknowledge it: `false` only when shutdown came before
+/// the event was recorded anywhere, so that ldk-node hands it out again at the next start.
 async fn handle(
     processor: &EventProcessor,
+    sender: &broadcast::Sender<EventEnvelope>,
     event: &Event,
     shutdown: &mut watch::Receiver<bool>,
-) -> Handled {
+) -> bool {
     let processed = with_retries(&EVENT_RETRIES, "processing an event", shutdown, || {
         processor.process(event)
     })
     .await;
     match processed {
-        Retried::Done(envelope) => Handled::Processed(envelope),
-        Retried::ShutDown => Handled::ShuttingDown,
+        Retried::Done(envelope) => {
+            log::log_event(event);
+            if let Some(envelope) = envelope {
+                publish(&processor.metrics, sender, envelope);
+            }
+            true
+        }
+        Retried::ShutDown => false,
         Retried::GaveUp {
             attempts,
             last_error,
         } => {
-            let letter = dead_letter::dead_letter(
-                event,
-                attempts,
-                last_error,
-                i64::try_from(unix_now()).unwrap_or(i64::MAX),
-            );
-            if dead_letter::record(&processor.store, &processor.metrics, letter, shutdown).await {
-                Handled::DeadLettered
-            } else {
-                Handled::ShuttingDown
-            }
+            let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+            let letter = dead_letter::dead_letter(event, attempts, last_error, now);
+            dead_letter::record(&processor.store, &processor.metrics, letter, shutdown).await
         }
     }
 }

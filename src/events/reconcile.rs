@@ -1,11 +1,12 @@
 //! Start-up reconciliation of the history with ldk-node's payment store.
 //!
 //! A crash can leave the history behind ldk-node's store: an event acknowledged by an earlier
-//! version that did not wait for its write, a payment ldk-node updated without an event (e.g. an
-//! invoice failed back by hash), or a history restored from an older backup. Once the node
-//! runs and before the event loop starts, every payment ldk-node knows is compared with its
-//! stored copy and the missing or outdated ones are written (see `store::reconcile`), off the
-//! async reactor.
+//! version that did not wait for its write, a payment ldk-node resolved without an event (a
+//! send that failed at once, an invoice failed back by hash), or a history restored from an
+//! older backup. Once the node runs and before the event loop starts, every Lightning payment
+//! ldk-node knows is compared with its stored copy, and the outdated ones, and the resolved ones
+//! the history lacks, are written (see `store::reconcile`), off the async reactor. On-chain
+//! payments stay out of the history, as the event pipeline never records them either.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,7 +33,11 @@ pub async fn at_startup(node: &Arc<Node>, store: &Arc<PaymentStore>) -> Vec<Paym
             .filter(|p| is_pending_outbound_lightning(p))
             .map(|p| p.id)
             .collect::<Vec<_>>();
-        let payments: Vec<Payment> = details.iter().map(payment_to_proto).collect();
+        let payments: Vec<Payment> = details
+            .iter()
+            .filter(|p| !matches!(p.kind, PaymentKind::Onchain { .. }))
+            .map(payment_to_proto)
+            .collect();
         let outcome = store.reconcile_payments(&payments);
         Ok((outcome, pending))
     })

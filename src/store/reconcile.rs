@@ -2,9 +2,11 @@
 //! and conditional writes the event loop needs for payments ldk-node does not know.
 //!
 //! ldk-node's store is the authority for the payments it knows; the history's copy of one is
-//! outdated when it is missing, when ldk-node's copy was updated later, or when both carry the
-//! same update time but differ. A history copy updated *later* than ldk-node's is kept: it is a
-//! resolution the server recorded itself (see `events::orphans`).
+//! outdated when ldk-node's copy was updated later, or when both carry the same update time but
+//! differ. A history copy updated *later* than ldk-node's is kept: it is a resolution the server
+//! recorded itself (see `events::orphans`). A payment the history lacks is added once it is
+//! resolved (succeeded or failed); a pending one (a send in flight, an unpaid invoice) is not,
+//! as the history records a payment from its first event and such a payment has had none.
 
 use std::cmp::Ordering;
 
@@ -27,7 +29,7 @@ const SELECT_PAYMENT: &str = "
 pub struct ReconcileOutcome {
     /// Payments compared.
     pub checked: usize,
-    /// Payments the history did not have.
+    /// Resolved payments the history did not have.
     pub added: usize,
     /// Payments whose stored copy was outdated.
     pub updated: usize,
@@ -55,8 +57,8 @@ impl PaymentStore {
             .transpose()
     }
 
-    /// Upserts every payment of `current` (ldk-node's payments) whose stored copy is missing or
-    /// outdated, and leaves the others alone. Unchanged payments cost one primary-key read and a
+    /// Upserts every payment of `current` (ldk-node's payments) whose stored copy is outdated,
+    /// or missing while the payment is resolved, and leaves the others alone. Unchanged payments cost one primary-key read and a
     /// byte comparison (no decoding); only changed rows are written, a batch per transaction.
     /// A payment new to the history gets its last update time as creation time.
     pub fn reconcile_payments(&self, current: &[Payment]) -> Result<ReconcileOutcome, StoreError> {
@@ -119,6 +121,7 @@ impl PaymentStore {
             check_payment_id(&payment.id)?;
             let encoded = payment.encode_to_vec();
             match read_value(&transaction, &payment.id)? {
+                None if payment.status == PaymentStatus::Pending as i32 => continue,
                 None => outcome.added += 1,
                 Some(stored) if stored == encoded => continue,
                 Some(stored) => {
@@ -210,16 +213,22 @@ mod tests {
             kept.clone(),
             payment(2, PaymentStatus::Succeeded, 70),
             payment(3, PaymentStatus::Pending, 80),
-            payment(4, PaymentStatus::Pending, 1_000),
+            payment(4, PaymentStatus::Failed, 1_000),
+            payment(5, PaymentStatus::Pending, 1_100),
         ];
         let outcome = store.reconcile_payments(&node).unwrap();
         assert_eq!(
             outcome,
             ReconcileOutcome {
-                checked: 4,
+                checked: 5,
                 added: 1,
                 updated: 1
             }
+        );
+        assert_eq!(
+            store.payment(&node[4].id).unwrap(),
+            None,
+            "a pending payment the history never had stays out"
         );
         assert_eq!(store.payment(&kept.id).unwrap(), Some(kept));
         assert_eq!(store.payment(&stale.id).unwrap(), Some(node[1].clone()));

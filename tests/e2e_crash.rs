@@ -1,0 +1,757 @@
+//! Crash storms on regtest: `kill -9` of the sending node, and separately of the receiving one,
+//! in the middle of a hundred payments, five times each, restarting on the same data.
+//!
+//! After every restart: each payment the sender saw succeed is in the receiver's history
+//! exactly once; the sender's history agrees with what it sent; SubscribeEvents delivers the
+//! events of a new payment on both nodes; no event went to the dead-letter table; and after
+//! settling nothing the sender sent stays pending, except what the documented ldk-node 0.7.1
+//! limitation leaves (see README, "Event pipeline and crash recovery"): a payment whose HTLC a
+//! crash left queued, unknown to LDK, stays PENDING in ldk-node's store (GetPaymentDetails)
+//! and is recorded as FAILED in the history once no HTLC of it can exist any more. The test
+//! prints what it measured: payments per storm, force-closes on restart, and its duration.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::chain::{metric_value, next_event, open_channel, wait_until, Chain, TestNode};
+use futures_util::StreamExt;
+use ldk_server::client::LdkServerClient;
+use ldk_server::events::orphans::ORPHAN_BLOCKS;
+use ldk_server::proto::api::*;
+use ldk_server::proto::events::event_envelope::Event;
+use ldk_server::proto::events::EventEnvelope;
+use ldk_server::proto::types::{Payment, PaymentDirection, PaymentStatus};
+
+/// Payments started per storm.
+const PAYMENTS_PER_STORM: usize = 100;
+/// Storms per victim (each ends in one `kill -9` and one restart).
+const STORMS_PER_VICTIM: usize = 5;
+/// Sends in flight at once.
+const CONCURRENCY: usize = 8;
+/// Each payment, msat.
+const AMOUNT_MSAT: u64 = 1_000_000;
+/// Size of each channel opened, sats.
+const CHANNEL_SATS: u64 = 3_000_000;
+/// Alice's on-chain funds: enough for the first channel and several reopenings.
+const FUNDING_SATS: u64 = 25_000_000;
+/// How long a payment may take to settle after a restart before it counts as stuck.
+const SETTLE_AFTER_RESTART: Duration = Duration::from_secs(20);
+/// How long the set of unsettled payments must stay the same to count as stuck.
+const SETTLE_STABLE: Duration = Duration::from_secs(5);
+/// What the server logs when it records a payment from an event's own fields.
+const UNKNOWN_PAYMENT_LOG: &str = "ldk-node's payment store does not know this payment";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Victim {
+    Sender,
+    Receiver,
+}
+
+/// One payment to make: an invoice of the receiver, or a keysend to it.
+#[derive(Debug, Clone)]
+enum Job {
+    Invoice(String),
+    Keysend,
+}
+
+/// What the sender's API said to a send.
+#[derive(Debug)]
+enum Sent {
+    /// Accepted: the payment id.
+    Accepted(String),
+    /// Refused by the node (e.g. no route while the peer is down).
+    Refused(tonic::Status),
+    /// No answer: the sender had been killed. Sent again after the restart.
+    Unreachable,
+}
+
+/// What one storm measured.
+#[derive(Debug, Default)]
+struct StormReport {
+    sends: usize,
+    accepted: usize,
+    refused: usize,
+    /// Refusals by status code, with the first message of each.
+    refusals: HashMap<String, (usize, String)>,
+    resent: usize,
+    succeeded: usize,
+    failed: usize,
+    pending_after_settling: usize,
+    force_closed: bool,
+    recorded_from_event: usize,
+    restart: Duration,
+    total: Duration,
+}
+
+/// The two nodes, the chain, and what happened so far.
+struct Storms {
+    chain: Chain,
+    alice: Option<TestNode>,
+    bob: Option<TestNode>,
+    channels_opened: usize,
+    /// Sender payments still pending in ldk-node's store after settling, over all storms.
+    unsettled: HashSet<String>,
+    /// Payment ids the sender saw succeed through PaymentSuccessful events.
+    seen_successful: Arc<Mutex<HashSet<String>>>,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_storms_lose_no_payment_and_never_wedge_events() {
+    let Some(chain) = Chain::start("crash_storms_lose_no_payment_and_never_wedge_events") else {
+        return;
+    };
+    let started = Instant::now();
+    let (alice, bob) = tokio::join!(
+        TestNode::start(&chain, "alice", ""),
+        TestNode::start(&chain, "bob", "")
+    );
+    alice.fund(&chain, FUNDING_SATS).await;
+    open_channel(&chain, &alice, &bob, CHANNEL_SATS, 0, false).await;
+    let mut storms = Storms {
+        chain,
+        alice: Some(alice),
+        bob: Some(bob),
+        channels_opened: 1,
+        unsettled: HashSet::new(),
+        seen_successful: Arc::default(),
+    };
+    println!("setup took {:?}", started.elapsed());
+
+    let mut reports = Vec::new();
+    for victim in [Victim::Sender, Victim::Receiver] {
+        for round in 0..STORMS_PER_VICTIM {
+            let report = storms.storm(victim, round).await;
+            println!("storm {victim:?} #{round}: {report:?}");
+            reports.push((victim, report));
+        }
+    }
+    let orphans = storms.settle_what_is_left().await;
+
+    let restarts = reports.len();
+    let force_closes = reports.iter().filter(|(_, r)| r.force_closed).count();
+    println!("\n=== crash storms ===");
+    for victim in [Victim::Sender, Victim::Receiver] {
+        let of_victim = || reports.iter().filter(|(v, _)| *v == victim).map(|(_, r)| r);
+        let sum = |field: fn(&StormReport) -> usize| of_victim().map(field).sum::<usize>();
+        println!(
+            "{victim:?} killed {} times: {} sends, {} accepted, {} refused, {} resent after \
+             restart, {} succeeded, {} failed, {} pending after settling, {} recorded from the \
+             event (unknown to ldk-node)",
+            of_victim().count(),
+            sum(|r| r.sends),
+            sum(|r| r.accepted),
+            sum(|r| r.refused),
+            sum(|r| r.resent),
+            sum(|r| r.succeeded),
+            sum(|r| r.failed),
+            sum(|r| r.pending_after_settling),
+            sum(|r| r.recorded_from_event),
+        );
+    }
+    println!(
+        "force-close rate: {force_closes} of {restarts} restarts closed the channel; {} \
+         channels opened in all",
+        storms.channels_opened
+    );
+    println!(
+        "orphans (pending in ldk-node for good, failed in the history): {orphans}; test took {:?}",
+        started.elapsed()
+    );
+}
+
+impl Storms {
+    fn alice(&self) -> &TestNode {
+        self.alice.as_ref().expect("alice runs")
+    }
+
+    fn bob(&self) -> &TestNode {
+        self.bob.as_ref().expect("bob runs")
+    }
+
+    /// A hundred payments, `kill -9` of `victim` in the middle, a restart, and the checks.
+    async fn storm(&mut self, victim: Victim, round: usize) -> StormReport {
+        let started = Instant::now();
+        let mut report = StormReport::default();
+        let before: HashSet<String> = all_payments(self.alice()).await.into_keys().collect();
+        let logged_before = [self.alice(), self.bob()].map(recorded_from_event);
+        let jobs = self.jobs(round).await;
+        let collector = self.collect_successes(self.alice().events().await);
+
+        // Kill somewhere between a third and three fifths of the way through.
+        let kill_after = 35 + 6 * round;
+        let outcomes = self.send_and_kill(&jobs, victim, kill_after).await;
+        collector.abort();
+        let restart_started = Instant::now();
+        self.restart(victim).await;
+        report.restart = restart_started.elapsed();
+        let restarted_at = Instant::now();
+        let collector = self.collect_successes(self.alice().events().await);
+        report.force_closed = self.wait_for_channel().await;
+        if report.force_closed {
+            self.reopen_channel().await;
+        }
+
+        let mut accepted = Vec::new();
+        for (job, sent) in jobs.iter().zip(outcomes) {
+            report.sends += 1;
+            let sent = match sent {
+                Sent::Unreachable => {
+                    report.resent += 1;
+                    report.sends += 1;
+                    send(&mut self.alice().rpc(), job, &self.bob().node_id).await
+                }
+                other => other,
+            };
+            match sent {
+                Sent::Accepted(id) => accepted.push(id),
+                Sent::Refused(status) => {
+                    report.refused += 1;
+                    let entry = report
+                        .refusals
+                        .entry(format!("{:?}", status.code()))
+                        .or_insert((0, status.message().to_owned()));
+                    entry.0 += 1;
+                }
+                Sent::Unreachable => panic!("the restarted sender does not answer"),
+            }
+        }
+        report.accepted = accepted.len();
+
+        // The storm's payments: what the sender accepted and whatever its history gained (a
+        // send whose answer the kill swallowed).
+        let mut storm_ids: HashSet<String> = accepted.iter().cloned().collect();
+        storm_ids.extend(self.new_outbound(&before).await);
+        let pending = self.settle(&storm_ids, restarted_at).await;
+        report.pending_after_settling = pending.len();
+        self.unsettled.extend(pending);
+        storm_ids.extend(self.new_outbound(&before).await);
+
+        let (succeeded, failed) = self.check_histories(&storm_ids).await;
+        report.succeeded = succeeded;
+        report.failed = failed;
+        self.check_events_flow().await;
+        self.check_no_dead_letters().await;
+        collector.abort();
+        let restarted = [victim == Victim::Sender, victim == Victim::Receiver];
+        report.recorded_from_event = [self.alice(), self.bob()]
+            .iter()
+            .zip(logged_before.iter().zip(restarted))
+            .map(|(node, (before, fresh_log))| {
+                recorded_from_event(node) - if fresh_log { 0 } else { *before }
+            })
+            .sum();
+        report.total = started.elapsed();
+        report
+    }
+
+    /// The outbound payments in Alice's history that are not in `before`.
+    async fn new_outbound(&self, before: &HashSet<String>) -> Vec<String> {
+        all_payments(self.alice())
+            .await
+            .into_iter()
+            .filter(|(id, p)| !before.contains(id) && is_outbound(p))
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Half invoices of the receiver, half keysends.
+    async fn jobs(&self, round: usize) -> Vec<Job> {
+        let bob = self.bob();
+        let invoices = futures_util::future::join_all((0..PAYMENTS_PER_STORM / 2).map(|i| {
+            let text = format!("storm {round} payment {i}");
+            async move { bob.receive_invoice(Some(AMOUNT_MSAT), &text).await }
+        }))
+        .await;
+        invoices
+            .into_iter()
+            .flat_map(|invoice| [Job::Invoice(invoice.invoice), Job::Keysend])
+            .collect()
+    }
+
+    /// Reads PaymentSuccessful events of `stream` into `seen_successful` until it ends.
+    fn collect_successes(
+        &self,
+        mut stream: tonic::Streaming<EventEnvelope>,
+    ) -> tokio::task::JoinHandle<()> {
+        let seen = Arc::clone(&self.seen_successful);
+        tokio::spawn(async move {
+            while let Ok(Some(envelope)) = stream.message().await {
+                if let Some(Event::PaymentSuccessful(event)) = envelope.event {
+                    if let Some(payment) = event.payment {
+                        seen.lock().unwrap().insert(payment.id);
+                    }
+                }
+            }
+        })
+    }
+
+    /// Sends `jobs` from Alice, `CONCURRENCY` at a time, and SIGKILLs `victim` once
+    /// `kill_after` answers have come back.
+    async fn send_and_kill(&self, jobs: &[Job], victim: Victim, kill_after: usize) -> Vec<Sent> {
+        let pid = match victim {
+            Victim::Sender => self.alice().server.pid(),
+            Victim::Receiver => self.bob().server.pid(),
+        };
+        let receiver = self.bob().node_id.clone();
+        let mut answers = futures_util::stream::iter(jobs.iter().cloned().enumerate())
+            .map(|(index, job)| {
+                let mut client = self.alice().rpc();
+                let receiver = receiver.clone();
+                async move { (index, send(&mut client, &job, &receiver).await) }
+            })
+            .buffer_unordered(CONCURRENCY);
+        let mut outcomes: Vec<Option<Sent>> = jobs.iter().map(|_| None).collect();
+        let mut answered = 0;
+        let mut killed = false;
+        while let Some((index, sent)) = answers.next().await {
+            let sent = match sent {
+                Sent::Refused(_) if killed && victim == Victim::Sender => Sent::Unreachable,
+                other => other,
+            };
+            outcomes[index] = Some(sent);
+            answered += 1;
+            if answered == kill_after {
+                // SAFETY: `kill` only sends a signal, to the server child this test spawned (it
+                // is not reaped yet, so the pid cannot have been reused).
+                let result = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                assert_eq!(result, 0, "kill -9 {pid}");
+                killed = true;
+            }
+        }
+        outcomes.into_iter().map(|o| o.expect("answered")).collect()
+    }
+
+    /// Starts the killed node again on its data.
+    async fn restart(&mut self, victim: Victim) {
+        let slot = match victim {
+            Victim::Sender => &mut self.alice,
+            Victim::Receiver => &mut self.bob,
+        };
+        let node = slot.take().expect("node");
+        *slot = Some(node.restart(&self.chain).await);
+    }
+
+    /// Waits until the channel is usable on both sides again (`false`) or gone on either side
+    /// (`true`: ldk-node force-closed it on restart).
+    async fn wait_for_channel(&self) -> bool {
+        let (alice, bob) = (self.alice(), self.bob());
+        wait_until(
+            "channel usable again, or closed",
+            Duration::from_secs(60),
+            || async {
+                let mine = alice.channels().await;
+                let theirs = bob.channels().await;
+                let open = |channels: &[ldk_server::proto::types::Channel], peer: &str| {
+                    channels
+                        .iter()
+                        .filter(|c| c.counterparty_node_id == peer)
+                        .count()
+                };
+                let usable = |channels: &[ldk_server::proto::types::Channel], peer: &str| {
+                    channels
+                        .iter()
+                        .any(|c| c.counterparty_node_id == peer && c.is_usable)
+                };
+                if open(&mine, &bob.node_id) == 0 || open(&theirs, &alice.node_id) == 0 {
+                    return Some(true);
+                }
+                (usable(&mine, &bob.node_id) && usable(&theirs, &alice.node_id)).then_some(false)
+            },
+        )
+        .await
+    }
+
+    /// After a force-close: confirms the closing transaction and opens a new channel.
+    async fn reopen_channel(&mut self) {
+        self.chain.mine(6);
+        let height = self.chain.height();
+        self.alice().wait_for_height(height).await;
+        self.bob().wait_for_height(height).await;
+        let spendable = self.alice().balances().await.spendable_onchain_balance_sats;
+        assert!(
+            spendable > CHANNEL_SATS + 100_000,
+            "stopping the storms: Alice has {spendable} sats left after {} force-closes, not \
+             enough for another channel",
+            self.channels_opened
+        );
+        open_channel(
+            &self.chain,
+            self.alice(),
+            self.bob(),
+            CHANNEL_SATS,
+            0,
+            false,
+        )
+        .await;
+        self.channels_opened += 1;
+    }
+
+    /// Waits until none of `ids` is pending in the sender's ldk-node store, or until the set of
+    /// pending ones has stopped changing well after the restart; returns those still pending.
+    async fn settle(&self, ids: &HashSet<String>, restarted_at: Instant) -> HashSet<String> {
+        let mut last = HashSet::new();
+        let mut stable_since = Instant::now();
+        loop {
+            let pending = self.pending_in_ldk_node(ids).await;
+            if pending.is_empty() {
+                return pending;
+            }
+            if pending != last {
+                last = pending.clone();
+                stable_since = Instant::now();
+            }
+            let long_after_restart = restarted_at.elapsed() >= SETTLE_AFTER_RESTART;
+            if (long_after_restart && stable_since.elapsed() >= SETTLE_STABLE)
+                || restarted_at.elapsed() > Duration::from_secs(90)
+            {
+                return pending;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Those of `ids` that GetPaymentDetails reports as pending on the sender.
+    async fn pending_in_ldk_node(&self, ids: &HashSet<String>) -> HashSet<String> {
+        let mut pending = HashSet::new();
+        for id in ids {
+            let details = payment_details(&mut self.alice().rpc(), id).await;
+            if details.is_some_and(|p| p.status() == PaymentStatus::Pending) {
+                pending.insert(id.clone());
+            }
+        }
+        pending
+    }
+
+    /// The storm's outcome in both histories; returns (succeeded, failed) on the sender.
+    ///
+    /// Every payment the sender saw succeed (event, GetPaymentDetails or history) is in the
+    /// receiver's history exactly once, succeeded. The sender's history holds every resolved
+    /// payment in the status ldk-node reports (or, for a payment ldk-node's store does not know,
+    /// the one its events recorded); a payment still pending has had no event and may be absent.
+    async fn check_histories(&self, ids: &HashSet<String>) -> (usize, usize) {
+        let alice = self.alice();
+        let history = wait_until(
+            "the sender's history agrees with ldk-node",
+            Duration::from_secs(30),
+            || async {
+                let history = all_payments(alice).await;
+                let mut agrees = true;
+                for id in ids {
+                    let live = payment_details(&mut alice.rpc(), id).await;
+                    agrees &= match (live, history.get(id)) {
+                        (Some(live), Some(stored)) => live.status == stored.status,
+                        // A payment enters the history with its first event.
+                        (Some(live), None) => live.status() == PaymentStatus::Pending,
+                        // Recorded from an event's own fields.
+                        (None, Some(_)) => true,
+                        (None, None) => false,
+                    };
+                }
+                agrees.then_some(history)
+            },
+        )
+        .await;
+        let seen = self.seen_successful.lock().unwrap().clone();
+        let mut succeeded = HashSet::new();
+        let mut failed = 0;
+        for id in ids {
+            let live = payment_details(&mut alice.rpc(), id).await;
+            let Some(stored) = history.get(id) else {
+                assert!(
+                    !seen.contains(id) && !is_resolved(&live),
+                    "payment {id} ({live:?}) is not in the sender's history"
+                );
+                continue;
+            };
+            assert!(is_outbound(stored), "{stored:?}");
+            match stored.status() {
+                PaymentStatus::Succeeded => {
+                    succeeded.insert(id.clone());
+                }
+                PaymentStatus::Failed => failed += 1,
+                PaymentStatus::Pending => {}
+            }
+            let live_succeeded = live.is_some_and(|p| p.status() == PaymentStatus::Succeeded);
+            if live_succeeded || seen.contains(id) {
+                assert_eq!(
+                    stored.status(),
+                    PaymentStatus::Succeeded,
+                    "the sender saw {id} succeed, but its history says {stored:?}"
+                );
+            }
+        }
+        let bob = self.bob();
+        let received = wait_until(
+            "the receiver's history holds every payment the sender saw succeed",
+            Duration::from_secs(30),
+            || async {
+                let received = inbound_occurrences(bob).await;
+                succeeded
+                    .iter()
+                    .all(|id| received.contains_key(id))
+                    .then_some(received)
+            },
+        )
+        .await;
+        for id in &succeeded {
+            let (count, status) = received[id];
+            assert_eq!(
+                count, 1,
+                "payment {id} is in the receiver's history {count} times"
+            );
+            assert_eq!(
+                status,
+                PaymentStatus::Succeeded,
+                "payment {id} on the receiver"
+            );
+        }
+        (succeeded.len(), failed)
+    }
+
+    /// One more keysend after the restart: its events reach both nodes' streams.
+    async fn check_events_flow(&self) {
+        let (alice, bob) = (self.alice(), self.bob());
+        let mut received = bob.events().await;
+        let response = alice
+            .rpc()
+            .spontaneous_send(keysend(&bob.node_id))
+            .await
+            .expect("keysend after the restart")
+            .into_inner();
+        let id = response.payment_id;
+        next_event(
+            &mut received,
+            "PaymentReceived on the receiver after the restart",
+            Duration::from_secs(60),
+            |event| match event {
+                Event::PaymentReceived(e) if e.payment.as_ref().is_some_and(|p| p.id == id) => {
+                    Some(())
+                }
+                _ => None,
+            },
+        )
+        .await;
+        wait_until(
+            "PaymentSuccessful on the sender after the restart",
+            Duration::from_secs(60),
+            || async {
+                self.seen_successful
+                    .lock()
+                    .unwrap()
+                    .contains(&id)
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Neither node dead-lettered an event: the counter and the table are at zero.
+    async fn check_no_dead_letters(&self) {
+        for node in [self.alice(), self.bob()] {
+            let metrics = node.metrics().await;
+            assert_eq!(
+                metric_value(&metrics, "ldk_server_events_dead_lettered_total"),
+                0.0,
+                "{} dead-lettered an event:\n{}",
+                node.alias,
+                node.server.log()
+            );
+            assert_eq!(dead_letter_rows(node), 0, "{} has dead letters", node.alias);
+        }
+    }
+
+    /// After the storms: the sender payments still pending in ldk-node's store are mined past
+    /// the orphan bound. Then nothing is pending in the sender's history; what ldk-node still
+    /// calls pending is an orphan, failed in the history and never received. Returns how many
+    /// orphans there were.
+    async fn settle_what_is_left(&mut self) -> usize {
+        let still_pending = self.pending_in_ldk_node(&self.unsettled.clone()).await;
+        println!(
+            "{} sender payments pending in ldk-node after the storms",
+            still_pending.len()
+        );
+        if still_pending.is_empty() {
+            return 0;
+        }
+        let started = Instant::now();
+        let blocks = u64::from(ORPHAN_BLOCKS) + 20;
+        for _ in 0..blocks / 250 {
+            self.chain.mine(250);
+        }
+        self.chain.mine(blocks % 250);
+        let height = self.chain.height();
+        self.alice().wait_for_height(height).await;
+        self.bob().wait_for_height(height).await;
+        println!(
+            "mined {blocks} blocks past the orphan bound in {:?}",
+            started.elapsed()
+        );
+        let alice = self.alice();
+        let history = wait_until(
+            "no sender payment pending in the history past the orphan bound",
+            Duration::from_secs(120),
+            || async {
+                let history = all_payments(alice).await;
+                still_pending
+                    .iter()
+                    .all(|id| {
+                        history
+                            .get(id)
+                            .is_some_and(|p| p.status() != PaymentStatus::Pending)
+                    })
+                    .then_some(history)
+            },
+        )
+        .await;
+        let received = inbound_occurrences(self.bob()).await;
+        let mut orphans = 0;
+        for id in &still_pending {
+            let live = payment_details(&mut alice.rpc(), id).await.expect("known");
+            let stored = &history[id];
+            if live.status() == PaymentStatus::Pending {
+                orphans += 1;
+                assert_eq!(
+                    stored.status(),
+                    PaymentStatus::Failed,
+                    "orphan {id}: {stored:?}"
+                );
+                assert!(
+                    received
+                        .get(id)
+                        .is_none_or(|(_, status)| *status != PaymentStatus::Succeeded),
+                    "orphan {id} was received"
+                );
+            } else {
+                assert_eq!(stored.status, live.status, "payment {id} resolved by LDK");
+            }
+        }
+        orphans
+    }
+}
+
+/// Sends one job from `client` to `receiver`.
+async fn send(client: &mut LdkServerClient, job: &Job, receiver: &str) -> Sent {
+    let answer = match job {
+        Job::Invoice(invoice) => client
+            .bolt11_send(Bolt11SendRequest {
+                invoice: invoice.clone(),
+                amount_msat: None,
+                route_parameters: None,
+            })
+            .await
+            .map(|r| r.into_inner().payment_id),
+        Job::Keysend => client
+            .spontaneous_send(keysend(receiver))
+            .await
+            .map(|r| r.into_inner().payment_id),
+    };
+    match answer {
+        Ok(id) => Sent::Accepted(id),
+        Err(status) => Sent::Refused(status),
+    }
+}
+
+fn keysend(receiver: &str) -> SpontaneousSendRequest {
+    SpontaneousSendRequest {
+        amount_msat: AMOUNT_MSAT,
+        node_id: receiver.to_owned(),
+        route_parameters: None,
+        custom_tlvs: vec![],
+        preimage: None,
+    }
+}
+
+/// Whether ldk-node's copy of a payment is resolved (succeeded or failed).
+fn is_resolved(live: &Option<Payment>) -> bool {
+    live.as_ref()
+        .is_some_and(|p| p.status() != PaymentStatus::Pending)
+}
+
+fn is_outbound(payment: &Payment) -> bool {
+    payment.direction() == PaymentDirection::Outbound
+}
+
+/// GetPaymentDetails: ldk-node's copy of a payment, if it knows it.
+async fn payment_details(client: &mut LdkServerClient, id: &str) -> Option<Payment> {
+    client
+        .get_payment_details(GetPaymentDetailsRequest {
+            payment_id: id.to_owned(),
+        })
+        .await
+        .expect("payment details")
+        .into_inner()
+        .payment
+}
+
+/// Every page of ListPayments, as (id → payment); panics if an id appears twice.
+async fn all_payments(node: &TestNode) -> HashMap<String, Payment> {
+    let mut payments = HashMap::new();
+    for payment in payment_pages(node).await {
+        let id = payment.id.clone();
+        assert!(
+            payments.insert(id.clone(), payment).is_none(),
+            "{id} listed twice by {}",
+            node.alias
+        );
+    }
+    payments
+}
+
+/// How often each inbound payment appears in `node`'s history, with its (last) status.
+async fn inbound_occurrences(node: &TestNode) -> HashMap<String, (usize, PaymentStatus)> {
+    let mut seen: HashMap<String, (usize, PaymentStatus)> = HashMap::new();
+    for payment in payment_pages(node).await {
+        if payment.direction() == PaymentDirection::Inbound {
+            let entry = seen
+                .entry(payment.id.clone())
+                .or_insert((0, payment.status()));
+            entry.0 += 1;
+            entry.1 = payment.status();
+        }
+    }
+    seen
+}
+
+/// The payments of every ListPayments page, in page order.
+async fn payment_pages(node: &TestNode) -> Vec<Payment> {
+    let mut payments = Vec::new();
+    let mut page_token = None;
+    loop {
+        let page = node
+            .rpc()
+            .list_payments(ListPaymentsRequest { page_token })
+            .await
+            .expect("list payments")
+            .into_inner();
+        payments.extend(page.payments);
+        match page.next_page_token {
+            Some(token) => page_token = Some(token),
+            None => return payments,
+        }
+    }
+}
+
+/// How many payments `node`'s current process recorded from an event's own fields.
+fn recorded_from_event(node: &TestNode) -> usize {
+    node.server.log().matches(UNKNOWN_PAYMENT_LOG).count()
+}
+
+/// Rows of the dead-letter table in `node`'s history database.
+fn dead_letter_rows(node: &TestNode) -> i64 {
+    let path = node
+        .server
+        .storage()
+        .join(&node.server.network)
+        .join(ldk_server::store::STORE_FILE_NAME);
+    let connection =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the history read-only");
+    connection
+        .query_row("SELECT COUNT(*) FROM dead_lettered_events", [], |row| {
+            row.get(0)
+        })
+        .expect("count dead letters")
+}
