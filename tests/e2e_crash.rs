@@ -110,6 +110,16 @@ async fn crash_storms_lose_no_payment_and_never_wedge_events() {
     );
     alice.fund(&chain, FUNDING_SATS).await;
     open_channel(&chain, &alice, &bob, CHANNEL_SATS, 0, false).await;
+    // Bob learns Alice's address, so that a restarted Bob reconnects at once (ldk-node only
+    // retries known peers every 60 s, and an unannounced channel's opener is not known).
+    bob.rpc()
+        .connect_peer(ConnectPeerRequest {
+            node_pubkey: alice.node_id.clone(),
+            address: alice.p2p_address.clone(),
+            persist: true,
+        })
+        .await
+        .expect("bob persists alice as a peer");
     let mut storms = Storms {
         chain,
         alice: Some(alice),
@@ -175,7 +185,7 @@ impl Storms {
     async fn storm(&mut self, victim: Victim, round: usize) -> StormReport {
         let started = Instant::now();
         let mut report = StormReport::default();
-        let before: HashSet<String> = all_payments(self.alice()).await.into_keys().collect();
+        let before: HashSet<String> = payments_by_id(self.alice()).await.into_keys().collect();
         let logged_before = [self.alice(), self.bob()].map(recorded_from_event);
         let jobs = self.jobs(round).await;
         let collector = self.collect_successes(self.alice().events().await);
@@ -249,7 +259,7 @@ impl Storms {
 
     /// The outbound payments in Alice's history that are not in `before`.
     async fn new_outbound(&self, before: &HashSet<String>) -> Vec<String> {
-        all_payments(self.alice())
+        payments_by_id(self.alice())
             .await
             .into_iter()
             .filter(|(id, p)| !before.contains(id) && is_outbound(p))
@@ -437,7 +447,7 @@ impl Storms {
             "the sender's history agrees with ldk-node",
             Duration::from_secs(30),
             || async {
-                let history = all_payments(alice).await;
+                let history = payments_by_id(alice).await;
                 let mut agrees = true;
                 for id in ids {
                     let live = payment_details(&mut alice.rpc(), id).await;
@@ -594,7 +604,7 @@ impl Storms {
             "no sender payment pending in the history past the orphan bound",
             Duration::from_secs(120),
             || async {
-                let history = all_payments(alice).await;
+                let history = payments_by_id(alice).await;
                 still_pending
                     .iter()
                     .all(|id| {
@@ -687,9 +697,9 @@ async fn payment_details(client: &mut LdkServerClient, id: &str) -> Option<Payme
 }
 
 /// Every page of ListPayments, as (id → payment); panics if an id appears twice.
-async fn all_payments(node: &TestNode) -> HashMap<String, Payment> {
+async fn payments_by_id(node: &TestNode) -> HashMap<String, Payment> {
     let mut payments = HashMap::new();
-    for payment in payment_pages(node).await {
+    for payment in node.all_payments().await {
         let id = payment.id.clone();
         assert!(
             payments.insert(id.clone(), payment).is_none(),
@@ -703,7 +713,7 @@ async fn all_payments(node: &TestNode) -> HashMap<String, Payment> {
 /// How often each inbound payment appears in `node`'s history, with its (last) status.
 async fn inbound_occurrences(node: &TestNode) -> HashMap<String, (usize, PaymentStatus)> {
     let mut seen: HashMap<String, (usize, PaymentStatus)> = HashMap::new();
-    for payment in payment_pages(node).await {
+    for payment in node.all_payments().await {
         if payment.direction() == PaymentDirection::Inbound {
             let entry = seen
                 .entry(payment.id.clone())
@@ -713,25 +723,6 @@ async fn inbound_occurrences(node: &TestNode) -> HashMap<String, (usize, Payment
         }
     }
     seen
-}
-
-/// The payments of every ListPayments page, in page order.
-async fn payment_pages(node: &TestNode) -> Vec<Payment> {
-    let mut payments = Vec::new();
-    let mut page_token = None;
-    loop {
-        let page = node
-            .rpc()
-            .list_payments(ListPaymentsRequest { page_token })
-            .await
-            .expect("list payments")
-            .into_inner();
-        payments.extend(page.payments);
-        match page.next_page_token {
-            Some(token) => page_token = Some(token),
-            None => return payments,
-        }
-    }
 }
 
 /// How many payments `node`'s current process recorded from an event's own fields.

@@ -150,25 +150,6 @@ async fn decode(node: &TestNode, invoice: &str) -> DecodeInvoiceResponse {
         .into_inner()
 }
 
-/// Every page of ListPayments.
-async fn all_payments(node: &TestNode) -> Vec<Payment> {
-    let mut payments = Vec::new();
-    let mut page_token = None;
-    loop {
-        let page = node
-            .rpc()
-            .list_payments(ListPaymentsRequest { page_token })
-            .await
-            .expect("list payments")
-            .into_inner();
-        payments.extend(page.payments);
-        match page.next_page_token {
-            Some(token) => page_token = Some(token),
-            None => return payments,
-        }
-    }
-}
-
 async fn payment_details(node: &TestNode, payment_id: &str) -> Payment {
     node.rpc()
         .get_payment_details(GetPaymentDetailsRequest {
@@ -634,7 +615,7 @@ async fn hodl_invoice_claim_and_fail() {
         "bob's history shows both hodl payments settled",
         Duration::from_secs(30),
         || async {
-            let payments = all_payments(&bob).await;
+            let payments = bob.all_payments().await;
             let status_of = |id: &str| payments.iter().find(|p| p.id == id).map(|p| p.status());
             (status_of(&payment_hash) == Some(PaymentStatus::Succeeded)
                 && status_of(&other_hash) == Some(PaymentStatus::Failed))
@@ -643,7 +624,7 @@ async fn hodl_invoice_claim_and_fail() {
     )
     .await;
     assert_eq!(payments.len(), 2, "{payments:?}");
-    let alice_payments = all_payments(&alice).await;
+    let alice_payments = alice.all_payments().await;
     let status_of = |id: &str| {
         alice_payments
             .iter()

@@ -162,23 +162,14 @@ fn decode_payment(payment_id: &str, bytes: &[u8]) -> Result<Payment, StoreError>
 mod tests {
     use super::*;
     use crate::proto::types::PaymentDirection;
+    use crate::store::tests::open_temp;
 
     fn payment(number: u64, status: PaymentStatus, updated: u64) -> Payment {
         Payment {
-            id: format!("{number:064x}"),
-            kind: None,
-            amount_msat: Some(number * 1_000),
-            fee_paid_msat: None,
             direction: PaymentDirection::Outbound as i32,
-            status: status as i32,
             latest_update_timestamp: updated,
+            ..crate::store::tests::payment(number, status)
         }
-    }
-
-    fn open_temp() -> (tempfile::TempDir, PaymentStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = PaymentStore::open(dir.path()).unwrap();
-        (dir, store)
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 /// Name of our extra index serving the page queries.
 const PAGE_INDEX: &str = "idx_namespace_creation_time";
 
-fn payment(number: u64, status: PaymentStatus) -> Payment {
+/// An inbound BOLT 11 payment numbered `number`, updated at second `number`.
+pub(super) fn payment(number: u64, status: PaymentStatus) -> Payment {
     Payment {
         id: payment_id(number),
         kind: Some(PaymentKind {
@@ -47,7 +48,8 @@ fn forward(fee: u64) -> ForwardedPayment {
     }
 }
 
-fn open_temp() -> (tempfile::TempDir, PaymentStore) {
+/// A store in a fresh temporary directory.
+pub(super) fn open_temp() -> (tempfile::TempDir, PaymentStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = PaymentStore::open(dir.path()).unwrap();
     (dir, store)

@@ -318,6 +318,25 @@ impl TestNode {
             .unwrap_or_else(|| panic!("payment {payment_id} unknown"))
     }
 
+    /// Every page of ListPayments, in page order.
+    pub async fn all_payments(&self) -> Vec<ldk_server::proto::types::Payment> {
+        let mut payments = Vec::new();
+        let mut page_token = None;
+        loop {
+            let page = self
+                .rpc()
+                .list_payments(ListPaymentsRequest { page_token })
+                .await
+                .expect("list payments")
+                .into_inner();
+            payments.extend(page.payments);
+            match page.next_page_token {
+                Some(token) => page_token = Some(token),
+                None => return payments,
+            }
+        }
+    }
+
     /// Opens an event stream.
     pub async fn events(&self) -> Streaming<EventEnvelope> {
         self.rpc()
