@@ -17,9 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::chain::{metric_value, next_event, open_channel, wait_until, Chain, TestNode};
-use futures_util::StreamExt;
 use ldk_server::client::LdkServerClient;
-use ldk_server::events::orphans::ORPHAN_BLOCKS;
+use ldk_server::events::orphans::GRACE as ORPHAN_GRACE;
 use ldk_server::proto::api::*;
 use ldk_server::proto::events::event_envelope::Event;
 use ldk_server::proto::events::EventEnvelope;
@@ -29,8 +28,11 @@ use ldk_server::proto::types::{Payment, PaymentDirection, PaymentStatus};
 const PAYMENTS_PER_STORM: usize = 100;
 /// Storms per victim (each ends in one `kill -9` and one restart).
 const STORMS_PER_VICTIM: usize = 5;
-/// Sends in flight at once.
-const CONCURRENCY: usize = 8;
+/// Payments sent at once, as one batch; the next batch waits until they are resolved (a send
+/// returns once the HTLC is queued, so unpaced sends would fill the channel's HTLC slots).
+const BATCH: usize = 20;
+/// How long a batch may take to resolve before the next one is sent anyway.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Each payment, msat.
 const AMOUNT_MSAT: u64 = 1_000_000;
 /// Size of each channel opened, sats.
@@ -38,9 +40,9 @@ const CHANNEL_SATS: u64 = 3_000_000;
 /// Alice's on-chain funds: enough for the first channel and several reopenings.
 const FUNDING_SATS: u64 = 25_000_000;
 /// How long a payment may take to settle after a restart before it counts as stuck.
-const SETTLE_AFTER_RESTART: Duration = Duration::from_secs(20);
+const SETTLE_AFTER_RESTART: Duration = Duration::from_secs(15);
 /// How long the set of unsettled payments must stay the same to count as stuck.
-const SETTLE_STABLE: Duration = Duration::from_secs(5);
+const SETTLE_STABLE: Duration = Duration::from_secs(3);
 /// What the server logs when it records a payment from an event's own fields.
 const UNKNOWN_PAYMENT_LOG: &str = "ldk-node's payment store does not know this payment";
 
@@ -82,8 +84,61 @@ struct StormReport {
     pending_after_settling: usize,
     force_closed: bool,
     recorded_from_event: usize,
-    restart: Duration,
-    total: Duration,
+    /// Milliseconds per phase, and in all.
+    phases: Vec<(&'static str, u128)>,
+}
+
+impl StormReport {
+    fn refuse(&mut self, status: &tonic::Status) {
+        self.refused += 1;
+        let entry = self
+            .refusals
+            .entry(format!("{:?}", status.code()))
+            .or_insert((0, status.message().to_owned()));
+        entry.0 += 1;
+    }
+}
+
+/// Wall time per phase of a storm.
+struct Phases {
+    started: Instant,
+    last: Instant,
+    marks: Vec<(&'static str, u128)>,
+}
+
+impl Phases {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            started: now,
+            last: now,
+            marks: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, phase: &'static str) {
+        self.marks.push((phase, self.last.elapsed().as_millis()));
+        self.last = Instant::now();
+    }
+
+    fn done(mut self) -> Vec<(&'static str, u128)> {
+        self.marks
+            .push(("total", self.started.elapsed().as_millis()));
+        self.marks
+    }
+}
+
+/// Payment ids in the PaymentSuccessful and PaymentFailed events a node streamed.
+#[derive(Debug, Default)]
+struct SeenEvents {
+    successful: HashSet<String>,
+    failed: HashSet<String>,
+}
+
+impl SeenEvents {
+    fn resolved(&self, id: &str) -> bool {
+        self.successful.contains(id) || self.failed.contains(id)
+    }
 }
 
 /// The two nodes, the chain, and what happened so far.
@@ -94,8 +149,8 @@ struct Storms {
     channels_opened: usize,
     /// Sender payments still pending in ldk-node's store after settling, over all storms.
     unsettled: HashSet<String>,
-    /// Payment ids the sender saw succeed through PaymentSuccessful events.
-    seen_successful: Arc<Mutex<HashSet<String>>>,
+    /// What the sender's event streams reported.
+    seen: Arc<Mutex<SeenEvents>>,
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -126,7 +181,7 @@ async fn crash_storms_lose_no_payment_and_never_wedge_events() {
         bob: Some(bob),
         channels_opened: 1,
         unsettled: HashSet::new(),
-        seen_successful: Arc::default(),
+        seen: Arc::default(),
     };
     println!("setup took {:?}", started.elapsed());
 
@@ -138,7 +193,7 @@ async fn crash_storms_lose_no_payment_and_never_wedge_events() {
             reports.push((victim, report));
         }
     }
-    let orphans = storms.settle_what_is_left().await;
+    let (held_on_chain, orphans) = storms.settle_what_is_left().await;
 
     let restarts = reports.len();
     let force_closes = reports.iter().filter(|(_, r)| r.force_closed).count();
@@ -167,7 +222,9 @@ async fn crash_storms_lose_no_payment_and_never_wedge_events() {
         storms.channels_opened
     );
     println!(
-        "orphans (pending in ldk-node for good, failed in the history): {orphans}; test took {:?}",
+        "left pending in ldk-node: {held_on_chain} held by force-closed channels' monitors \
+         (resolved on-chain at expiry), {orphans} orphans (failed in the history); test took \
+         {:?}",
         started.elapsed()
     );
 }
@@ -183,52 +240,53 @@ impl Storms {
 
     /// A hundred payments, `kill -9` of `victim` in the middle, a restart, and the checks.
     async fn storm(&mut self, victim: Victim, round: usize) -> StormReport {
-        let started = Instant::now();
         let mut report = StormReport::default();
+        let mut phases = Phases::new();
         let before: HashSet<String> = payments_by_id(self.alice()).await.into_keys().collect();
         let logged_before = [self.alice(), self.bob()].map(recorded_from_event);
         let jobs = self.jobs(round).await;
-        let collector = self.collect_successes(self.alice().events().await);
+        let collector = self.collect_events(self.alice().events().await);
+        phases.mark("prepare");
 
         // Kill somewhere between a third and three fifths of the way through.
         let kill_after = 35 + 6 * round;
         let outcomes = self.send_and_kill(&jobs, victim, kill_after).await;
         collector.abort();
-        let restart_started = Instant::now();
+        phases.mark("send and kill");
         self.restart(victim).await;
-        report.restart = restart_started.elapsed();
+        phases.mark("restart");
         let restarted_at = Instant::now();
-        let collector = self.collect_successes(self.alice().events().await);
+        let collector = self.collect_events(self.alice().events().await);
         report.force_closed = self.wait_for_channel().await;
+        phases.mark("channel back");
         if report.force_closed {
             self.reopen_channel().await;
+            phases.mark("reopen");
         }
 
+        let unreachable: Vec<Job> = jobs
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, sent)| matches!(sent, Sent::Unreachable))
+            .map(|(job, _)| job.clone())
+            .collect();
+        report.resent = unreachable.len();
+        let mut resent = self.send_paced(&unreachable).await.into_iter();
         let mut accepted = Vec::new();
-        for (job, sent) in jobs.iter().zip(outcomes) {
-            report.sends += 1;
+        for sent in outcomes {
             let sent = match sent {
-                Sent::Unreachable => {
-                    report.resent += 1;
-                    report.sends += 1;
-                    send(&mut self.alice().rpc(), job, &self.bob().node_id).await
-                }
+                Sent::Unreachable => resent.next().expect("resent"),
                 other => other,
             };
             match sent {
                 Sent::Accepted(id) => accepted.push(id),
-                Sent::Refused(status) => {
-                    report.refused += 1;
-                    let entry = report
-                        .refusals
-                        .entry(format!("{:?}", status.code()))
-                        .or_insert((0, status.message().to_owned()));
-                    entry.0 += 1;
-                }
+                Sent::Refused(status) => report.refuse(&status),
                 Sent::Unreachable => panic!("the restarted sender does not answer"),
             }
         }
+        report.sends = jobs.len() + report.resent;
         report.accepted = accepted.len();
+        phases.mark("resend");
 
         // The storm's payments: what the sender accepted and whatever its history gained (a
         // send whose answer the kill swallowed).
@@ -238,13 +296,16 @@ impl Storms {
         report.pending_after_settling = pending.len();
         self.unsettled.extend(pending);
         storm_ids.extend(self.new_outbound(&before).await);
+        phases.mark("settle");
 
         let (succeeded, failed) = self.check_histories(&storm_ids).await;
         report.succeeded = succeeded;
         report.failed = failed;
+        phases.mark("check histories");
         self.check_events_flow().await;
         self.check_no_dead_letters().await;
         collector.abort();
+        phases.mark("check events");
         let restarted = [victim == Victim::Sender, victim == Victim::Receiver];
         report.recorded_from_event = [self.alice(), self.bob()]
             .iter()
@@ -253,7 +314,7 @@ impl Storms {
                 recorded_from_event(node) - if fresh_log { 0 } else { *before }
             })
             .sum();
-        report.total = started.elapsed();
+        report.phases = phases.done();
         report
     }
 
@@ -281,57 +342,93 @@ impl Storms {
             .collect()
     }
 
-    /// Reads PaymentSuccessful events of `stream` into `seen_successful` until it ends.
-    fn collect_successes(
+    /// Reads the PaymentSuccessful and PaymentFailed events of `stream` into `seen` until it
+    /// ends.
+    fn collect_events(
         &self,
         mut stream: tonic::Streaming<EventEnvelope>,
     ) -> tokio::task::JoinHandle<()> {
-        let seen = Arc::clone(&self.seen_successful);
+        let seen = Arc::clone(&self.seen);
         tokio::spawn(async move {
             while let Ok(Some(envelope)) = stream.message().await {
-                if let Some(Event::PaymentSuccessful(event)) = envelope.event {
-                    if let Some(payment) = event.payment {
-                        seen.lock().unwrap().insert(payment.id);
+                match envelope.event {
+                    Some(Event::PaymentSuccessful(event)) => {
+                        if let Some(payment) = event.payment {
+                            seen.lock().unwrap().successful.insert(payment.id);
+                        }
                     }
+                    Some(Event::PaymentFailed(event)) => {
+                        if let Some(payment) = event.payment {
+                            seen.lock().unwrap().failed.insert(payment.id);
+                        }
+                    }
+                    _ => {}
                 }
             }
         })
     }
 
-    /// Sends `jobs` from Alice, `CONCURRENCY` at a time, and SIGKILLs `victim` once
-    /// `kill_after` answers have come back.
+    /// Sends `jobs` from Alice in batches of `BATCH`, and SIGKILLs `victim` as soon as
+    /// `kill_after` answers have come back, while the last batch's HTLCs are in flight.
     async fn send_and_kill(&self, jobs: &[Job], victim: Victim, kill_after: usize) -> Vec<Sent> {
         let pid = match victim {
             Victim::Sender => self.alice().server.pid(),
             Victim::Receiver => self.bob().server.pid(),
         };
-        let receiver = self.bob().node_id.clone();
-        let mut answers = futures_util::stream::iter(jobs.iter().cloned().enumerate())
-            .map(|(index, job)| {
-                let mut client = self.alice().rpc();
-                let receiver = receiver.clone();
-                async move { (index, send(&mut client, &job, &receiver).await) }
-            })
-            .buffer_unordered(CONCURRENCY);
-        let mut outcomes: Vec<Option<Sent>> = jobs.iter().map(|_| None).collect();
-        let mut answered = 0;
+        let mut outcomes = Vec::new();
         let mut killed = false;
-        while let Some((index, sent)) = answers.next().await {
-            let sent = match sent {
+        for batch in jobs.chunks(BATCH) {
+            let answers = self.send_batch(batch).await;
+            let accepted = accepted_ids(&answers);
+            outcomes.extend(answers.into_iter().map(|sent| match sent {
                 Sent::Refused(_) if killed && victim == Victim::Sender => Sent::Unreachable,
                 other => other,
-            };
-            outcomes[index] = Some(sent);
-            answered += 1;
-            if answered == kill_after {
+            }));
+            if !killed && outcomes.len() >= kill_after {
                 // SAFETY: `kill` only sends a signal, to the server child this test spawned (it
                 // is not reaped yet, so the pid cannot have been reused).
                 let result = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
                 assert_eq!(result, 0, "kill -9 {pid}");
                 killed = true;
             }
+            if !(killed && victim == Victim::Sender) {
+                self.wait_resolved(&accepted, BATCH_TIMEOUT).await;
+            }
         }
-        outcomes.into_iter().map(|o| o.expect("answered")).collect()
+        outcomes
+    }
+
+    /// Sends `jobs` from Alice in batches of `BATCH`, each after the previous one resolved.
+    async fn send_paced(&self, jobs: &[Job]) -> Vec<Sent> {
+        let mut outcomes = Vec::new();
+        for batch in jobs.chunks(BATCH) {
+            let answers = self.send_batch(batch).await;
+            self.wait_resolved(&accepted_ids(&answers), BATCH_TIMEOUT)
+                .await;
+            outcomes.extend(answers);
+        }
+        outcomes
+    }
+
+    /// Sends `batch` from Alice at once.
+    async fn send_batch(&self, batch: &[Job]) -> Vec<Sent> {
+        let receiver = &self.bob().node_id;
+        futures_util::future::join_all(batch.iter().map(|job| {
+            let mut client = self.alice().rpc();
+            async move { send(&mut client, job, receiver).await }
+        }))
+        .await
+    }
+
+    /// Waits until Alice's events resolved every payment of `ids`, or `timeout`.
+    async fn wait_resolved(&self, ids: &[String], timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if ids.iter().all(|id| self.seen.lock().unwrap().resolved(id)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Starts the killed node again on its data.
@@ -406,7 +503,8 @@ impl Storms {
         let mut stable_since = Instant::now();
         loop {
             let pending = self.pending_in_ldk_node(ids).await;
-            if pending.is_empty() {
+            let on_chain = self.held_by_closed_channels().await;
+            if pending.iter().all(|id| on_chain.contains(id)) {
                 return pending;
             }
             if pending != last {
@@ -421,6 +519,24 @@ impl Storms {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+
+    /// Payment hashes of the HTLCs that Alice's monitors of closed channels hold: those resolve
+    /// on-chain, at their expiry at the latest.
+    async fn held_by_closed_channels(&self) -> HashSet<String> {
+        let open: HashSet<String> = self
+            .alice()
+            .channels()
+            .await
+            .into_iter()
+            .map(|c| c.channel_id)
+            .collect();
+        htlcs_held_by_monitors(self.alice())
+            .await
+            .into_iter()
+            .filter(|(channel, _)| !open.contains(channel))
+            .map(|(_, hash)| hash)
+            .collect()
     }
 
     /// Those of `ids` that GetPaymentDetails reports as pending on the sender.
@@ -452,7 +568,12 @@ impl Storms {
                 for id in ids {
                     let live = payment_details(&mut alice.rpc(), id).await;
                     agrees &= match (live, history.get(id)) {
-                        (Some(live), Some(stored)) => live.status == stored.status,
+                        // An orphan of a crash: failed in the history only.
+                        (Some(live), Some(stored)) => {
+                            live.status == stored.status
+                                || (live.status() == PaymentStatus::Pending
+                                    && stored.status() == PaymentStatus::Failed)
+                        }
                         // A payment enters the history with its first event.
                         (Some(live), None) => live.status() == PaymentStatus::Pending,
                         // Recorded from an event's own fields.
@@ -464,7 +585,7 @@ impl Storms {
             },
         )
         .await;
-        let seen = self.seen_successful.lock().unwrap().clone();
+        let seen = self.seen.lock().unwrap().successful.clone();
         let mut succeeded = HashSet::new();
         let mut failed = 0;
         for id in ids {
@@ -548,9 +669,10 @@ impl Storms {
             "PaymentSuccessful on the sender after the restart",
             Duration::from_secs(60),
             || async {
-                self.seen_successful
+                self.seen
                     .lock()
                     .unwrap()
+                    .successful
                     .contains(&id)
                     .then_some(())
             },
@@ -573,73 +695,77 @@ impl Storms {
         }
     }
 
-    /// After the storms: the sender payments still pending in ldk-node's store are mined past
-    /// the orphan bound. Then nothing is pending in the sender's history; what ldk-node still
-    /// calls pending is an orphan, failed in the history and never received. Returns how many
-    /// orphans there were.
-    async fn settle_what_is_left(&mut self) -> usize {
-        let still_pending = self.pending_in_ldk_node(&self.unsettled.clone()).await;
+    /// After the storms, each sender payment ldk-node's store still holds as pending is one of
+    /// the two documented cases: its HTLC sits in a closed channel's ChannelMonitor (named by
+    /// hash in GetBalances; LDK resolves it on-chain, at its expiry at the latest, and the history
+    /// has no resolution for it yet), or it is an orphan of a crash (no HTLC anywhere; FAILED in
+    /// the history and never received). Returns (held on-chain, orphans).
+    async fn settle_what_is_left(&self) -> (usize, usize) {
+        let still_pending = self.pending_in_ldk_node(&self.unsettled).await;
         println!(
             "{} sender payments pending in ldk-node after the storms",
             still_pending.len()
         );
-        if still_pending.is_empty() {
-            return 0;
-        }
-        let started = Instant::now();
-        let blocks = u64::from(ORPHAN_BLOCKS) + 20;
-        for _ in 0..blocks / 250 {
-            self.chain.mine(250);
-        }
-        self.chain.mine(blocks % 250);
-        let height = self.chain.height();
-        self.alice().wait_for_height(height).await;
-        self.bob().wait_for_height(height).await;
-        println!(
-            "mined {blocks} blocks past the orphan bound in {:?}",
-            started.elapsed()
-        );
         let alice = self.alice();
-        let history = wait_until(
-            "no sender payment pending in the history past the orphan bound",
-            Duration::from_secs(120),
+        let (held, history) = wait_until(
+            "every payment left pending held by a ChannelMonitor or failed as an orphan",
+            ORPHAN_GRACE + Duration::from_secs(60),
             || async {
+                let held = self.held_by_closed_channels().await;
                 let history = payments_by_id(alice).await;
-                still_pending
-                    .iter()
-                    .all(|id| {
-                        history
+                let classified = still_pending.iter().all(|id| {
+                    held.contains(id)
+                        || history
                             .get(id)
-                            .is_some_and(|p| p.status() != PaymentStatus::Pending)
-                    })
-                    .then_some(history)
+                            .is_some_and(|p| p.status() == PaymentStatus::Failed)
+                });
+                classified.then_some((held, history))
             },
         )
         .await;
         let received = inbound_occurrences(self.bob()).await;
         let mut orphans = 0;
         for id in &still_pending {
-            let live = payment_details(&mut alice.rpc(), id).await.expect("known");
-            let stored = &history[id];
-            if live.status() == PaymentStatus::Pending {
-                orphans += 1;
-                assert_eq!(
-                    stored.status(),
-                    PaymentStatus::Failed,
-                    "orphan {id}: {stored:?}"
+            let stored = history.get(id).map(Payment::status);
+            if held.contains(id) {
+                assert!(
+                    matches!(stored, None | Some(PaymentStatus::Pending)),
+                    "{id}, held on-chain, is {stored:?} in the history"
                 );
+            } else {
+                orphans += 1;
                 assert!(
                     received
                         .get(id)
                         .is_none_or(|(_, status)| *status != PaymentStatus::Succeeded),
                     "orphan {id} was received"
                 );
-            } else {
-                assert_eq!(stored.status, live.status, "payment {id} resolved by LDK");
             }
+            let live = payment_details(&mut alice.rpc(), id).await;
+            assert_eq!(
+                live.map(|p| p.status()),
+                Some(PaymentStatus::Pending),
+                "GetPaymentDetails of {id}"
+            );
         }
-        orphans
+        (still_pending.len() - orphans, orphans)
     }
+}
+
+/// (channel id, payment hash) of each HTLC `node`'s ChannelMonitors hold, from GetBalances.
+async fn htlcs_held_by_monitors(node: &TestNode) -> Vec<(String, String)> {
+    use ldk_server::proto::types::lightning_balance::BalanceType;
+    node.balances()
+        .await
+        .lightning_balances
+        .into_iter()
+        .filter_map(|balance| match balance.balance_type? {
+            BalanceType::ContentiousClaimable(b) => Some((b.channel_id, b.payment_hash)),
+            BalanceType::MaybeTimeoutClaimableHtlc(b) => Some((b.channel_id, b.payment_hash)),
+            BalanceType::MaybePreimageClaimableHtlc(b) => Some((b.channel_id, b.payment_hash)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Sends one job from `client` to `receiver`.
@@ -672,6 +798,17 @@ fn keysend(receiver: &str) -> SpontaneousSendRequest {
         custom_tlvs: vec![],
         preimage: None,
     }
+}
+
+/// The payment ids of the accepted sends.
+fn accepted_ids(answers: &[Sent]) -> Vec<String> {
+    answers
+        .iter()
+        .filter_map(|sent| match sent {
+            Sent::Accepted(id) => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether ldk-node's copy of a payment is resolved (succeeded or failed).
@@ -745,4 +882,215 @@ fn dead_letter_rows(node: &TestNode) -> i64 {
             row.get(0)
         })
         .expect("count dead letters")
+}
+
+/// The crash states the storms reach only by chance, made exactly: with Alice stopped, her
+/// ldk-node store gets an outbound payment marked pending that LDK never heard of (an orphan),
+/// and her ldk-node event queue a `PaymentSuccessful` for a payment ldk-node never stored and a
+/// payment event without a payment id (which no attempt can process). After the restart: the
+/// unknown payment is recorded from the event, the unprocessable event is dead-lettered and
+/// acknowledged, later events flow, and the orphan follows the documented behaviour.
+#[tokio::test(flavor = "multi_thread")]
+async fn replayed_unknown_payments_unprocessable_events_and_orphans() {
+    use ldk_node::lightning::ln::channelmanager::PaymentId;
+    use ldk_node::lightning::util::ser::Writeable;
+    use ldk_node::lightning_types::payment::{PaymentHash, PaymentPreimage, PaymentSecret};
+    use ldk_node::payment::{PaymentDetails, PaymentKind};
+
+    let Some(chain) = Chain::start("replayed_unknown_payments_unprocessable_events_and_orphans")
+    else {
+        return;
+    };
+    let started = Instant::now();
+    let (alice, bob) = tokio::join!(
+        TestNode::start(&chain, "alice", ""),
+        TestNode::start(&chain, "bob", "")
+    );
+    alice.fund(&chain, 2 * CHANNEL_SATS).await;
+    open_channel(&chain, &alice, &bob, CHANNEL_SATS, 0, false).await;
+
+    // The orphan pays a real invoice of Bob's; the unknown payment is a made-up one.
+    let invoice = bob.receive_invoice(Some(AMOUNT_MSAT), "orphan").await;
+    let orphan_hash: [u8; 32] = hex::decode(&invoice.payment_hash)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let orphan = PaymentDetails {
+        id: PaymentId(orphan_hash),
+        kind: PaymentKind::Bolt11 {
+            hash: PaymentHash(orphan_hash),
+            preimage: None,
+            secret: Some(PaymentSecret(
+                hex::decode(&invoice.payment_secret)
+                    .unwrap()
+                    .try_into()
+                    .unwrap(),
+            )),
+        },
+        amount_msat: Some(AMOUNT_MSAT),
+        fee_paid_msat: None,
+        direction: ldk_node::payment::PaymentDirection::Outbound,
+        status: ldk_node::payment::PaymentStatus::Pending,
+        latest_update_timestamp: 1_700_000_000,
+    };
+    let unknown = ldk_node::Event::PaymentSuccessful {
+        payment_id: Some(PaymentId([0x5a; 32])),
+        payment_hash: PaymentHash([0x5a; 32]),
+        payment_preimage: Some(PaymentPreimage([0x11; 32])),
+        fee_paid_msat: Some(7),
+    };
+    let unprocessable = ldk_node::Event::PaymentFailed {
+        payment_id: None,
+        payment_hash: Some(PaymentHash([0x6b; 32])),
+        reason: None,
+    };
+
+    let mut alice = alice;
+    let mut child = alice.server.child.take().expect("alice runs");
+    // SAFETY: a signal to the server child this test spawned, not reaped yet.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    assert!(child.wait().expect("alice stops").success());
+    let node_store = alice
+        .server
+        .storage()
+        .join(&alice.server.network)
+        .join("ldk_node_data.sqlite");
+    let connection = rusqlite::Connection::open(&node_store).expect("ldk-node's store");
+    let write = |namespace: &str, key: &str, value: Vec<u8>| {
+        connection
+            .execute(
+                "INSERT OR REPLACE INTO ldk_node_data \
+                 (primary_namespace, secondary_namespace, key, value) VALUES (?1, '', ?2, ?3)",
+                rusqlite::params![namespace, key, value],
+            )
+            .expect("write ldk-node's store");
+    };
+    write("payments", &hex::encode(orphan_hash), orphan.encode());
+    let queued: Option<Vec<u8>> = connection
+        .query_row(
+            "SELECT value FROM ldk_node_data WHERE primary_namespace = '' AND key = 'events'",
+            [],
+            |row| row.get(0),
+        )
+        .ok();
+    assert!(
+        queued.as_deref().is_none_or(|q| q == [0, 0]),
+        "ldk-node's event queue is not empty after a clean stop: {queued:?}"
+    );
+    let mut queue = 2u16.encode();
+    queue.extend(unknown.encode());
+    queue.extend(unprocessable.encode());
+    write("", "events", queue);
+    drop(connection);
+    let alice = alice.restart(&chain).await;
+
+    // The unknown payment is in the history, recorded from the event.
+    let unknown_id = "5a".repeat(32);
+    let recorded = wait_until(
+        "the unknown payment recorded from its event",
+        Duration::from_secs(30),
+        || async { payments_by_id(&alice).await.remove(&unknown_id) },
+    )
+    .await;
+    assert_eq!(recorded.status(), PaymentStatus::Succeeded);
+    assert_eq!(recorded.direction(), PaymentDirection::Outbound);
+    assert_eq!(recorded.fee_paid_msat, Some(7));
+    assert!(payment_details(&mut alice.rpc(), &unknown_id)
+        .await
+        .is_none());
+    assert!(alice.server.log().contains(UNKNOWN_PAYMENT_LOG));
+
+    // The unprocessable event is dead-lettered after its 5 attempts, and acknowledged.
+    wait_until(
+        "the unprocessable event dead-lettered",
+        Duration::from_secs(30),
+        || async {
+            let metrics = alice.metrics().await;
+            (metric_value(&metrics, "ldk_server_events_dead_lettered_total") == 1.0).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(dead_letter_rows(&alice), 1);
+    let path = alice
+        .server
+        .storage()
+        .join(&alice.server.network)
+        .join(ldk_server::store::STORE_FILE_NAME);
+    let history = ldk_server::store::PaymentStore::open(path.parent().unwrap()).unwrap();
+    let letter = history.dead_letters(10).unwrap().remove(0).letter;
+    assert_eq!(letter.event_kind, "PaymentFailed");
+    assert_eq!(letter.attempts, 5);
+    assert_eq!(letter.last_error, "payment event without a payment id");
+    assert!(letter.event.contains("6b6b6b"), "{}", letter.event);
+    assert!(alice
+        .server
+        .log()
+        .contains("could not be processed after every retry"));
+
+    // Later events flow.
+    let mut events = alice.events().await;
+    let id = alice
+        .rpc()
+        .spontaneous_send(keysend(&bob.node_id))
+        .await
+        .expect("keysend after the dead letter")
+        .into_inner()
+        .payment_id;
+    next_event(
+        &mut events,
+        "PaymentSuccessful after the dead letter",
+        Duration::from_secs(60),
+        |event| match event {
+            Event::PaymentSuccessful(e) if e.payment.as_ref().is_some_and(|p| p.id == id) => {
+                Some(())
+            }
+            _ => None,
+        },
+    )
+    .await;
+
+    // The orphan: pending in ldk-node for good, its invoice refused, failed in the history.
+    let orphan_id = hex::encode(orphan_hash);
+    let live = payment_details(&mut alice.rpc(), &orphan_id).await;
+    assert_eq!(live.map(|p| p.status()), Some(PaymentStatus::Pending));
+    assert!(
+        !payments_by_id(&alice).await.contains_key(&orphan_id),
+        "a payment that never had an event is not in the history yet"
+    );
+    let again = alice
+        .rpc()
+        .bolt11_send(Bolt11SendRequest {
+            invoice: invoice.invoice.clone(),
+            amount_msat: None,
+            route_parameters: None,
+        })
+        .await
+        .expect_err("ldk-node refuses to pay the orphan's invoice again");
+    println!("paying the orphan's invoice again: {again:?}");
+    let failed = wait_until(
+        "the orphan failed in the history",
+        ORPHAN_GRACE + Duration::from_secs(30),
+        || async { payments_by_id(&alice).await.remove(&orphan_id) },
+    )
+    .await;
+    assert_eq!(failed.status(), PaymentStatus::Failed);
+    assert_eq!(failed.amount_msat, Some(AMOUNT_MSAT));
+    let live = payment_details(&mut alice.rpc(), &orphan_id).await;
+    assert_eq!(
+        live.map(|p| p.status()),
+        Some(PaymentStatus::Pending),
+        "ldk-node 0.7.1 keeps the orphan pending"
+    );
+    assert!(alice
+        .server
+        .log()
+        .contains("outbound payment left pending by a crash"));
+    assert!(
+        !inbound_occurrences(&bob).await.contains_key(&orphan_id),
+        "Bob never saw the orphan"
+    );
+    println!("took {:?}", started.elapsed());
 }

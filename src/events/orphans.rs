@@ -5,30 +5,36 @@
 //! after ldk-node's write but before LDK's leaves a payment that ldk-node's store holds as
 //! PENDING while the restarted ChannelManager has never heard of it: its HTLC was still queued
 //! (in a channel's holding cell, or not yet routed) and no ChannelMonitor holds it. LDK only
-//! ever reports on payments its ChannelManager knows — those it resolves itself, failing a
-//! payment with no HTLC left after its retry timeout (`PaymentFailed`, `RetriesExhausted`), or
-//! reporting the outcome of its HTLCs, on-chain if a channel was force-closed — so an orphan
-//! gets no event, ever.
+//! ever reports on payments its ChannelManager knows — those it always resolves: a payment with
+//! no HTLC left fails after ldk-node's 10 s retry timeout, counted again from the restart
+//! (`PaymentFailed`, `RetriesExhausted`), and an HTLC resolves when the peer reconnects, or
+//! on-chain if a channel was force-closed — so an orphan gets no event, ever.
 //!
-//! ldk-node 0.7.1 offers no way out: its API cannot list the ChannelManager's pending outbound
-//! payments (`list_recent_payments` is not exposed), cannot abandon a payment
-//! (`abandon_payment` is not exposed), cannot set a payment's status in its store (only
-//! `remove_payment`), and shows no HTLC of an open channel per payment hash. So an orphan
-//! cannot be told apart from a payment whose HTLC a receiver still holds — until the HTLC could
-//! not exist any more: every implementation refuses an HTLC expiring more than 2016 blocks
-//! ahead (LDK's `CLTV_FAR_FAR_AWAY`), and LDK settles an expired outbound HTLC on-chain within
-//! a few blocks plus six confirmations, its ChannelMonitor listing it by hash meanwhile.
+//! ldk-node 0.7.1 cannot say which payments its ChannelManager knows (`list_recent_payments`
+//! is not exposed), cannot abandon one (`abandon_payment` is not exposed) and cannot set a
+//! payment's status in its store (only `remove_payment`). What it does show is every HTLC its
+//! ChannelMonitors hold: `list_balances()` names each non-dust HTLC of a channel's latest
+//! commitment by payment hash (open or closed channel), and sums the dust ones per channel.
+//! So the watch looks at the outbound Lightning payments ldk-node held as pending at start-up
+//! ([`Evidence`], [`Judge`]) and records one as FAILED in the history (ListPayments, logged at
+//! warn) when it cannot have an HTLC anywhere:
 //!
-//! Hence the watch: the outbound Lightning payments ldk-node held as pending at start-up are
-//! looked at once the best block is [`ORPHAN_BLOCKS`] past the start-up height. One that
-//! ldk-node's store still holds as pending, and that no ChannelMonitor balance names, has no
-//! HTLC anywhere: it is recorded as FAILED in the history (ListPayments, logged at warn). Its
-//! copy in ldk-node's store, which GetPaymentDetails reads, stays PENDING: ldk-node 0.7.1
+//! - **quickly**, at two checks in a row at least [`GRACE`] after start-up (LDK has abandoned
+//!   by then any payment it knows without an HTLC): every ready channel is usable (its peer is
+//!   connected, so no HTLC waits in a holding cell), no channel has a dust outbound HTLC, and no
+//!   ChannelMonitor names the payment's hash;
+//! - **at the latest**, once the best block is [`ORPHAN_BLOCKS`] past the start-up height and
+//!   no ChannelMonitor names the hash: every implementation refuses an HTLC expiring more than
+//!   2016 blocks ahead, and LDK settles an expired outbound HTLC on-chain within a few blocks,
+//!   its monitor naming it meanwhile. This covers payments without a hash (a BOLT 12 payment
+//!   still waiting for its invoice) and nodes with a peer that stays away.
+//!
+//! Its copy in ldk-node's store, which GetPaymentDetails reads, stays PENDING: ldk-node 0.7.1
 //! cannot be told otherwise.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning_types::payment::PaymentHash;
@@ -42,14 +48,101 @@ use crate::convert::payments::{payment_id_hex, payment_to_proto};
 use crate::proto::types;
 use crate::store::PaymentStore;
 
+/// Time after start-up before a payment can be judged an orphan: three times ldk-node's 10 s
+/// retry timeout, after which LDK has failed any payment it knows that has no HTLC.
+pub const GRACE: Duration = Duration::from_secs(30);
+
 /// Blocks past the start-up height after which no HTLC that existed at start-up can still be
 /// unresolved: 2016 (the farthest expiry any node accepts) plus a margin for LDK's grace period
 /// (3 blocks), the on-chain claim and its confirmations (6), and a best block that lagged the
 /// crash by a few blocks.
 pub const ORPHAN_BLOCKS: u32 = 2016 + 32;
 
-/// How often the watch looks at the best block.
-const CHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// How often the watch looks.
+const CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What the node shows, at one moment, about where HTLCs could be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// The best block height.
+    pub height: u32,
+    /// Payment hashes of the HTLCs the ChannelMonitors hold.
+    pub held: HashSet<PaymentHash>,
+    /// Every ready channel is usable and none has a dust outbound payment HTLC: an HTLC would be
+    /// named in `held`.
+    pub all_visible: bool,
+}
+
+impl Evidence {
+    /// Reads the node's balances, channels and best block (blocking).
+    pub fn gather(node: &Node) -> Self {
+        let balances = node.list_balances().lightning_balances;
+        let no_dust = balances.iter().all(|balance| {
+            !matches!(balance, LightningBalance::ClaimableOnChannelClose {
+                outbound_payment_htlc_rounded_msat, ..
+            } if *outbound_payment_htlc_rounded_msat > 0)
+        });
+        let channels_usable = node
+            .list_channels()
+            .iter()
+            .all(|c| c.is_usable || !c.is_channel_ready);
+        Self {
+            height: node.status().current_best_block.height,
+            held: hashes_held_by_monitors(&balances),
+            all_visible: no_dust && channels_usable,
+        }
+    }
+}
+
+/// Decides, check after check, which pending payments are orphans.
+#[derive(Debug)]
+pub struct Judge {
+    resolve_at: u32,
+    clear_last_time: HashSet<PaymentId>,
+}
+
+impl Judge {
+    /// A judge for payments pending when the best block was `start_height`.
+    pub fn new(start_height: u32) -> Self {
+        Self {
+            resolve_at: start_height.saturating_add(ORPHAN_BLOCKS),
+            clear_last_time: HashSet::new(),
+        }
+    }
+
+    /// The height from which a payment no monitor names is an orphan, whatever else is seen.
+    pub fn resolve_at(&self) -> u32 {
+        self.resolve_at
+    }
+
+    /// Of `pending` (id and hash of the payments ldk-node still holds as pending), those that
+    /// are orphans given `evidence`, gathered at least [`GRACE`] after start-up.
+    pub fn orphans(
+        &mut self,
+        evidence: &Evidence,
+        pending: &[(PaymentId, Option<PaymentHash>)],
+    ) -> Vec<PaymentId> {
+        let bound_passed = evidence.height >= self.resolve_at;
+        let mut clear_now = HashSet::new();
+        let mut orphans = Vec::new();
+        for (id, hash) in pending {
+            if hash.is_some_and(|hash| evidence.held.contains(&hash)) {
+                continue;
+            }
+            if bound_passed {
+                orphans.push(*id);
+            } else if hash.is_some() && evidence.all_visible {
+                if self.clear_last_time.contains(id) {
+                    orphans.push(*id);
+                } else {
+                    clear_now.insert(*id);
+                }
+            }
+        }
+        self.clear_last_time = clear_now;
+        orphans
+    }
+}
 
 /// Watches `candidates` (the outbound Lightning payments pending at start-up, when the best
 /// block was `start_height`) until each is resolved, by LDK or as an orphan, or shutdown.
@@ -63,12 +156,13 @@ pub async fn watch(
     if candidates.is_empty() {
         return;
     }
-    let resolve_at = start_height.saturating_add(ORPHAN_BLOCKS);
+    let started = Instant::now();
+    let mut judge = Judge::new(start_height);
     tracing::info!(
         pending = candidates.len(),
-        resolve_at_height = resolve_at,
+        resolve_at_height = judge.resolve_at(),
         "outbound payments were pending at start-up; any that LDK never resolves (orphans of a \
-         crash) are recorded as failed once the best block reaches resolve_at_height"
+         crash) are recorded as failed once no HTLC of theirs can exist"
     );
     let mut interval = tokio::time::interval(CHECK_INTERVAL);
     while !candidates.is_empty() {
@@ -77,54 +171,70 @@ pub async fn watch(
             _ = crate::shutdown::requested(&mut shutdown) => return,
             _ = interval.tick() => {}
         }
-        if node.status().current_best_block.height < resolve_at {
+        if started.elapsed() < GRACE {
             continue;
         }
         let (node, store) = (Arc::clone(&node), Arc::clone(&store));
         let unresolved = std::mem::take(&mut candidates);
-        match run_blocking(move || Ok(resolve_orphans(&node, &store, unresolved))).await {
-            Ok(still_held) => candidates = still_held,
-            Err(error) => tracing::error!(%error, "the orphaned payment task failed"),
+        let checked = run_blocking(move || {
+            let still_pending = still_pending(&node, unresolved);
+            let orphans = judge.orphans(&Evidence::gather(&node), &still_pending);
+            let unrecorded = record_orphans(&node, &store, &orphans);
+            let remaining = still_pending
+                .into_iter()
+                .map(|(id, _)| id)
+                .filter(|id| !orphans.contains(id) || unrecorded.contains(id))
+                .collect::<Vec<_>>();
+            Ok((judge, remaining))
+        })
+        .await;
+        match checked {
+            Ok((returned, remaining)) => (judge, candidates) = (returned, remaining),
+            Err(error) => {
+                tracing::error!(%error, "the orphaned payment task failed");
+                return;
+            }
         }
     }
 }
 
-/// Records as FAILED every candidate that ldk-node still holds as pending while no
-/// ChannelMonitor names its hash; returns those still held by a monitor (or not recorded
-/// because the store failed), to look at again.
-pub fn resolve_orphans(
-    node: &Node,
-    store: &PaymentStore,
-    candidates: Vec<PaymentId>,
-) -> Vec<PaymentId> {
-    let held = hashes_held_by_monitors(&node.list_balances().lightning_balances);
-    let mut again = Vec::new();
-    for payment_id in candidates {
-        let Some(details) = node.payment(&payment_id) else {
+/// The candidates ldk-node still holds as pending, with their payment hashes.
+fn still_pending(node: &Node, candidates: Vec<PaymentId>) -> Vec<(PaymentId, Option<PaymentHash>)> {
+    candidates
+        .into_iter()
+        .filter_map(|id| node.payment(&id))
+        .filter(is_pending_outbound_lightning)
+        .map(|details| (details.id, payment_hash(&details)))
+        .collect()
+}
+
+/// Records each orphan as FAILED in the history (unless the event loop resolved it meanwhile);
+/// returns those the store could not record, to try again.
+fn record_orphans(node: &Node, store: &PaymentStore, orphans: &[PaymentId]) -> Vec<PaymentId> {
+    let mut unrecorded = Vec::new();
+    for payment_id in orphans {
+        let Some(details) = node
+            .payment(payment_id)
+            .filter(is_pending_outbound_lightning)
+        else {
             continue;
         };
-        if !is_pending_outbound_lightning(&details) {
-            continue;
-        }
-        if payment_hash(&details).is_some_and(|hash| held.contains(&hash)) {
-            again.push(payment_id);
-            continue;
-        }
+        let id = payment_id_hex(payment_id);
         match store.record_unless_resolved(&orphan_record(&details, unix_now())) {
             Ok(true) => tracing::warn!(
-                payment_id = %payment_id_hex(&payment_id),
+                payment_id = %id,
                 "outbound payment left pending by a crash: LDK never resolved it and no HTLC of \
                  it exists, so it is recorded as failed in the payment history (ldk-node's own \
                  store, read by GetPaymentDetails, keeps it pending)"
             ),
             Ok(false) => {}
             Err(error) => {
-                tracing::error!(%error, payment_id = %payment_id_hex(&payment_id), "recording an orphaned payment as failed failed");
-                again.push(payment_id);
+                tracing::error!(%error, payment_id = %id, "recording an orphaned payment as failed failed");
+                unrecorded.push(*payment_id);
             }
         }
     }
-    again
+    unrecorded
 }
 
 /// The history record of an orphan: ldk-node's copy, failed at `now`.
@@ -136,7 +246,7 @@ pub fn orphan_record(details: &PaymentDetails, now: u64) -> types::Payment {
     }
 }
 
-/// Payment hashes of the HTLCs the ChannelMonitors of closed channels still track.
+/// Payment hashes of the HTLCs the ChannelMonitors hold.
 fn hashes_held_by_monitors(balances: &[LightningBalance]) -> HashSet<PaymentHash> {
     balances
         .iter()
@@ -170,11 +280,86 @@ mod tests {
     use ldk_node::payment::{PaymentDirection, PaymentStatus};
     use std::str::FromStr;
 
-    fn pending_keysend(byte: u8) -> PaymentDetails {
-        PaymentDetails {
-            id: PaymentId([byte; 32]),
+    const START: u32 = 1_000;
+
+    fn pending(byte: u8) -> (PaymentId, Option<PaymentHash>) {
+        (PaymentId([byte; 32]), Some(PaymentHash([byte; 32])))
+    }
+
+    fn evidence(height: u32, held: &[u8], all_visible: bool) -> Evidence {
+        Evidence {
+            height,
+            held: held.iter().map(|b| PaymentHash([*b; 32])).collect(),
+            all_visible,
+        }
+    }
+
+    #[test]
+    fn an_unheld_payment_is_an_orphan_at_the_second_clear_check() {
+        let mut judge = Judge::new(START);
+        let payments = [pending(1), pending(2)];
+        assert_eq!(judge.orphans(&evidence(START, &[2], true), &payments), []);
+        assert_eq!(
+            judge.orphans(&evidence(START, &[2], true), &payments),
+            [PaymentId([1; 32])]
+        );
+    }
+
+    #[test]
+    fn a_hidden_htlc_anywhere_restarts_the_count() {
+        let mut judge = Judge::new(START);
+        let payments = [pending(1)];
+        assert!(judge
+            .orphans(&evidence(START, &[], true), &payments)
+            .is_empty());
+        assert!(judge
+            .orphans(&evidence(START, &[], false), &payments)
+            .is_empty());
+        assert!(judge
+            .orphans(&evidence(START, &[], true), &payments)
+            .is_empty());
+        assert_eq!(
+            judge.orphans(&evidence(START, &[], true), &payments),
+            [PaymentId([1; 32])]
+        );
+    }
+
+    #[test]
+    fn a_held_payment_is_never_an_orphan() {
+        let mut judge = Judge::new(START);
+        let payments = [pending(3)];
+        for height in [START, START + 5_000] {
+            for _ in 0..3 {
+                assert!(judge
+                    .orphans(&evidence(height, &[3], true), &payments)
+                    .is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn the_block_bound_resolves_what_cannot_be_seen() {
+        let mut judge = Judge::new(START);
+        assert_eq!(judge.resolve_at(), START + ORPHAN_BLOCKS);
+        let no_hash = (PaymentId([4; 32]), None);
+        let payments = [no_hash, pending(5)];
+        for _ in 0..3 {
+            let before = evidence(START + ORPHAN_BLOCKS - 1, &[], false);
+            assert!(judge.orphans(&before, &payments).is_empty());
+        }
+        let past = evidence(START + ORPHAN_BLOCKS, &[], false);
+        assert_eq!(
+            judge.orphans(&past, &payments),
+            [PaymentId([4; 32]), PaymentId([5; 32])]
+        );
+    }
+
+    #[test]
+    fn an_orphan_record_is_the_payment_failed_now() {
+        let details = PaymentDetails {
+            id: PaymentId([4; 32]),
             kind: PaymentKind::Spontaneous {
-                hash: PaymentHash([byte; 32]),
+                hash: PaymentHash([4; 32]),
                 preimage: None,
             },
             amount_msat: Some(5_000),
@@ -182,18 +367,14 @@ mod tests {
             direction: PaymentDirection::Outbound,
             status: PaymentStatus::Pending,
             latest_update_timestamp: 1_000,
-        }
-    }
-
-    #[test]
-    fn an_orphan_record_is_the_payment_failed_now() {
-        let details = pending_keysend(4);
+        };
         let record = orphan_record(&details, 2_000);
         assert_eq!(record.status(), types::PaymentStatus::Failed);
         assert_eq!(record.latest_update_timestamp, 2_000);
         assert_eq!(record.amount_msat, Some(5_000));
         assert_eq!(record.id, "04".repeat(32));
         assert_eq!(record.direction(), types::PaymentDirection::Outbound);
+        assert_eq!(payment_hash(&details), Some(PaymentHash([4; 32])));
     }
 
     #[test]
@@ -224,9 +405,5 @@ mod tests {
         ];
         let held = hashes_held_by_monitors(&balances);
         assert_eq!(held, HashSet::from([PaymentHash([4; 32])]));
-        assert_eq!(
-            payment_hash(&pending_keysend(4)),
-            Some(PaymentHash([4; 32]))
-        );
     }
 }
