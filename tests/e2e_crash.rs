@@ -38,11 +38,13 @@ const AMOUNT_MSAT: u64 = 1_000_000;
 /// Size of each channel opened, sats.
 const CHANNEL_SATS: u64 = 3_000_000;
 /// Alice's on-chain funds: enough for the first channel and several reopenings.
-const FUNDING_SATS: u64 = 25_000_000;
+const FUNDING_SATS: u64 = 40_000_000;
 /// How long a payment may take to settle after a restart before it counts as stuck.
 const SETTLE_AFTER_RESTART: Duration = Duration::from_secs(15);
 /// How long the set of unsettled payments must stay the same to count as stuck.
 const SETTLE_STABLE: Duration = Duration::from_secs(3);
+/// What LDK logs when it loads a ChannelManager older than a ChannelMonitor (and force-closes).
+const STALE_MANAGER_LOG: &str = "A ChannelManager is stale compared to the current ChannelMonitor";
 /// What the server logs when it records a payment from an event's own fields.
 const UNKNOWN_PAYMENT_LOG: &str = "ldk-node's payment store does not know this payment";
 
@@ -83,6 +85,8 @@ struct StormReport {
     failed: usize,
     pending_after_settling: usize,
     force_closed: bool,
+    /// The restarted node logged that its ChannelManager was older than a ChannelMonitor.
+    stale_manager: bool,
     recorded_from_event: usize,
     /// Milliseconds per phase, and in all.
     phases: Vec<(&'static str, u128)>,
@@ -197,6 +201,7 @@ async fn crash_storms_lose_no_payment_and_never_wedge_events() {
 
     let restarts = reports.len();
     let force_closes = reports.iter().filter(|(_, r)| r.force_closed).count();
+    let stale = reports.iter().filter(|(_, r)| r.stale_manager).count();
     println!("\n=== crash storms ===");
     for victim in [Victim::Sender, Victim::Receiver] {
         let of_victim = || reports.iter().filter(|(v, _)| *v == victim).map(|(_, r)| r);
@@ -216,9 +221,21 @@ async fn crash_storms_lose_no_payment_and_never_wedge_events() {
             sum(|r| r.recorded_from_event),
         );
     }
+    for victim in [Victim::Sender, Victim::Receiver] {
+        let of_victim: Vec<&StormReport> = reports
+            .iter()
+            .filter(|(v, _)| *v == victim)
+            .map(|(_, r)| r)
+            .collect();
+        println!(
+            "{victim:?} restarts: {} of {} closed the channel",
+            of_victim.iter().filter(|r| r.force_closed).count(),
+            of_victim.len()
+        );
+    }
     println!(
-        "force-close rate: {force_closes} of {restarts} restarts closed the channel; {} \
-         channels opened in all",
+        "force-close rate: {force_closes} of {restarts} restarts closed the channel; {stale} \
+         restarted nodes logged a stale ChannelManager; {} channels opened in all",
         storms.channels_opened
     );
     println!(
@@ -242,7 +259,9 @@ impl Storms {
     async fn storm(&mut self, victim: Victim, round: usize) -> StormReport {
         let mut report = StormReport::default();
         let mut phases = Phases::new();
-        let before: HashSet<String> = payments_by_id(self.alice()).await.into_keys().collect();
+        // Payments of earlier storms, in the history or still pending, are not this storm's.
+        let mut before: HashSet<String> = payments_by_id(self.alice()).await.into_keys().collect();
+        before.extend(self.unsettled.iter().cloned());
         let logged_before = [self.alice(), self.bob()].map(recorded_from_event);
         let jobs = self.jobs(round).await;
         let collector = self.collect_events(self.alice().events().await);
@@ -258,6 +277,11 @@ impl Storms {
         let restarted_at = Instant::now();
         let collector = self.collect_events(self.alice().events().await);
         report.force_closed = self.wait_for_channel().await;
+        let victim_node = match victim {
+            Victim::Sender => self.alice(),
+            Victim::Receiver => self.bob(),
+        };
+        report.stale_manager = victim_node.server.log().contains(STALE_MANAGER_LOG);
         phases.mark("channel back");
         if report.force_closed {
             self.reopen_channel().await;
@@ -695,45 +719,60 @@ impl Storms {
         }
     }
 
-    /// After the storms, each sender payment ldk-node's store still holds as pending is one of
-    /// the two documented cases: its HTLC sits in a closed channel's ChannelMonitor (named by
-    /// hash in GetBalances; LDK resolves it on-chain, at its expiry at the latest, and the history
-    /// has no resolution for it yet), or it is an orphan of a crash (no HTLC anywhere; FAILED in
-    /// the history and never received). Returns (held on-chain, orphans).
+    /// After the storms, each sender payment ldk-node's store held as pending after settling has
+    /// been resolved by LDK since (the history agrees), or is one of the two documented cases:
+    /// its HTLC sits in a closed channel's ChannelMonitor (named by hash in GetBalances; LDK
+    /// resolves it on-chain, at its expiry at the latest; the history has no resolution for it
+    /// yet), or it is an orphan of a crash (no HTLC anywhere; FAILED in the history only, and
+    /// never received). Returns (held on-chain, orphans).
     async fn settle_what_is_left(&self) -> (usize, usize) {
-        let still_pending = self.pending_in_ldk_node(&self.unsettled).await;
         println!(
-            "{} sender payments pending in ldk-node after the storms",
-            still_pending.len()
+            "{} sender payments were pending in ldk-node after settling",
+            self.unsettled.len()
         );
         let alice = self.alice();
-        let (held, history) = wait_until(
-            "every payment left pending held by a ChannelMonitor or failed as an orphan",
+        let (held, history, live) = wait_until(
+            "every payment left pending resolved, held by a closed channel's monitor, or failed \
+             as an orphan",
             ORPHAN_GRACE + Duration::from_secs(60),
             || async {
                 let held = self.held_by_closed_channels().await;
                 let history = payments_by_id(alice).await;
-                let classified = still_pending.iter().all(|id| {
-                    held.contains(id)
+                let mut live = HashMap::new();
+                for id in &self.unsettled {
+                    let status = payment_details(&mut alice.rpc(), id)
+                        .await
+                        .map(|p| p.status());
+                    live.insert(id.clone(), status);
+                }
+                let classified = self.unsettled.iter().all(|id| {
+                    let stored = history.get(id).map(Payment::status);
+                    (live[id] != Some(PaymentStatus::Pending) && stored == live[id])
+                        || held.contains(id)
                         || history
                             .get(id)
                             .is_some_and(|p| p.status() == PaymentStatus::Failed)
                 });
-                classified.then_some((held, history))
+                classified.then_some((held, history, live))
             },
         )
         .await;
         let received = inbound_occurrences(self.bob()).await;
-        let mut orphans = 0;
-        for id in &still_pending {
+        let (mut on_chain, mut orphans) = (0, 0);
+        for id in &self.unsettled {
             let stored = history.get(id).map(Payment::status);
-            if held.contains(id) {
+            if live[id] != Some(PaymentStatus::Pending) {
+                assert_eq!(stored, live[id], "{id}, resolved by LDK, in the history");
+            } else if held.contains(id) {
+                on_chain += 1;
                 assert!(
                     matches!(stored, None | Some(PaymentStatus::Pending)),
-                    "{id}, held on-chain, is {stored:?} in the history"
+                    "{id}, held on-chain, is {stored:?} in the history:\n{}",
+                    alice.server.log()
                 );
             } else {
                 orphans += 1;
+                assert_eq!(stored, Some(PaymentStatus::Failed), "orphan {id}");
                 assert!(
                     received
                         .get(id)
@@ -741,14 +780,8 @@ impl Storms {
                     "orphan {id} was received"
                 );
             }
-            let live = payment_details(&mut alice.rpc(), id).await;
-            assert_eq!(
-                live.map(|p| p.status()),
-                Some(PaymentStatus::Pending),
-                "GetPaymentDetails of {id}"
-            );
         }
-        (still_pending.len() - orphans, orphans)
+        (on_chain, orphans)
     }
 }
 

@@ -14,15 +14,18 @@
 //! is not exposed), cannot abandon one (`abandon_payment` is not exposed) and cannot set a
 //! payment's status in its store (only `remove_payment`). What it does show is every HTLC its
 //! ChannelMonitors hold: `list_balances()` names each non-dust HTLC of a channel's latest
-//! commitment by payment hash (open or closed channel), and sums the dust ones per channel.
+//! holder commitment by payment hash (or, once a closing transaction confirmed, of the confirmed
+//! commitment), and sums the dust ones per channel.
 //! So the watch looks at the outbound Lightning payments ldk-node held as pending at start-up
 //! ([`Evidence`], [`Judge`]) and records one as FAILED in the history (ListPayments, logged at
 //! warn) when it cannot have an HTLC anywhere:
 //!
 //! - **quickly**, at two checks in a row at least [`GRACE`] after start-up (LDK has abandoned
 //!   by then any payment it knows without an HTLC): every ready channel is usable (its peer is
-//!   connected, so no HTLC waits in a holding cell), no channel has a dust outbound HTLC, and no
-//!   ChannelMonitor names the payment's hash;
+//!   connected, so no HTLC waits in a holding cell, and one that is only in the counterparty's
+//!   commitment gets into ours within a round trip), no channel has a dust outbound HTLC, every
+//!   closed channel's closing transaction has confirmed (until then an HTLC only in the
+//!   counterparty's commitment is not named), and no ChannelMonitor names the payment's hash;
 //! - **at the latest**, once the best block is [`ORPHAN_BLOCKS`] past the start-up height and
 //!   no ChannelMonitor names the hash: every implementation refuses an HTLC expiring more than
 //!   2016 blocks ahead, and LDK settles an expired outbound HTLC on-chain within a few blocks,
@@ -37,6 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ldk_node::lightning::ln::channelmanager::PaymentId;
+use ldk_node::lightning::ln::types::ChannelId;
 use ldk_node::lightning_types::payment::PaymentHash;
 use ldk_node::payment::{PaymentDetails, PaymentKind};
 use ldk_node::{LightningBalance, Node};
@@ -68,8 +72,8 @@ pub struct Evidence {
     pub height: u32,
     /// Payment hashes of the HTLCs the ChannelMonitors hold.
     pub held: HashSet<PaymentHash>,
-    /// Every ready channel is usable and none has a dust outbound payment HTLC: an HTLC would be
-    /// named in `held`.
+    /// Every ready channel is usable, none has a dust outbound payment HTLC, and every closed
+    /// channel's closing transaction has confirmed: an HTLC would be named in `held`.
     pub all_visible: bool,
 }
 
@@ -77,21 +81,30 @@ impl Evidence {
     /// Reads the node's balances, channels and best block (blocking).
     pub fn gather(node: &Node) -> Self {
         let balances = node.list_balances().lightning_balances;
-        let no_dust = balances.iter().all(|balance| {
-            !matches!(balance, LightningBalance::ClaimableOnChannelClose {
-                outbound_payment_htlc_rounded_msat, ..
-            } if *outbound_payment_htlc_rounded_msat > 0)
-        });
-        let channels_usable = node
-            .list_channels()
-            .iter()
-            .all(|c| c.is_usable || !c.is_channel_ready);
+        let channels = node.list_channels();
+        let open: HashSet<ChannelId> = channels.iter().map(|c| c.channel_id).collect();
+        let channels_usable = channels.iter().all(|c| c.is_usable || !c.is_channel_ready);
         Self {
             height: node.status().current_best_block.height,
             held: hashes_held_by_monitors(&balances),
-            all_visible: no_dust && channels_usable,
+            all_visible: channels_usable && !hides_htlcs(&balances, &open),
         }
     }
+}
+
+/// Whether some HTLC could be missing from the hashes the balances name: a channel carries a
+/// dust outbound payment HTLC (only summed), or a closed channel's closing transaction has not
+/// confirmed yet (its monitor names the HTLCs of our latest commitment only; one that was
+/// only in the counterparty's can still confirm with theirs).
+fn hides_htlcs(balances: &[LightningBalance], open: &HashSet<ChannelId>) -> bool {
+    balances.iter().any(|balance| match balance {
+        LightningBalance::ClaimableOnChannelClose {
+            channel_id,
+            outbound_payment_htlc_rounded_msat,
+            ..
+        } => *outbound_payment_htlc_rounded_msat > 0 || !open.contains(channel_id),
+        _ => false,
+    })
 }
 
 /// Decides, check after check, which pending payments are orphans.
@@ -405,5 +418,20 @@ mod tests {
         ];
         let held = hashes_held_by_monitors(&balances);
         assert_eq!(held, HashSet::from([PaymentHash([4; 32])]));
+        let open = HashSet::from([ChannelId([1; 32])]);
+        assert!(!hides_htlcs(&balances, &open));
+        assert!(
+            hides_htlcs(&balances, &HashSet::new()),
+            "a closed channel whose closing transaction has not confirmed"
+        );
+        let mut dust = balances.clone();
+        if let LightningBalance::ClaimableOnChannelClose {
+            outbound_payment_htlc_rounded_msat,
+            ..
+        } = &mut dust[1]
+        {
+            *outbound_payment_htlc_rounded_msat = 500;
+        }
+        assert!(hides_htlcs(&dust, &open), "a dust HTLC");
     }
 }
