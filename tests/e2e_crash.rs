@@ -197,7 +197,7 @@ async fn crash_storms_lose_no_payment_and_never_wedge_events() {
             reports.push((victim, report));
         }
     }
-    let (held_on_chain, orphans) = storms.settle_what_is_left().await;
+    let (resolved_later, held_on_chain, orphans) = storms.settle_what_is_left().await;
 
     let restarts = reports.len();
     let force_closes = reports.iter().filter(|(_, r)| r.force_closed).count();
@@ -239,9 +239,9 @@ async fn crash_storms_lose_no_payment_and_never_wedge_events() {
         storms.channels_opened
     );
     println!(
-        "left pending in ldk-node: {held_on_chain} held by force-closed channels' monitors \
-         (resolved on-chain at expiry), {orphans} orphans (failed in the history); test took \
-         {:?}",
+        "pending after settling: {resolved_later} resolved by LDK since, {held_on_chain} held by \
+         closed channels' monitors (resolved on-chain, at expiry at the latest), {orphans} \
+         orphans (failed in the history); test took {:?}",
         started.elapsed()
     );
 }
@@ -724,8 +724,8 @@ impl Storms {
     /// its HTLC sits in a closed channel's ChannelMonitor (named by hash in GetBalances; LDK
     /// resolves it on-chain, at its expiry at the latest; the history has no resolution for it
     /// yet), or it is an orphan of a crash (no HTLC anywhere; FAILED in the history only, and
-    /// never received). Returns (held on-chain, orphans).
-    async fn settle_what_is_left(&self) -> (usize, usize) {
+    /// never received). Returns (resolved by LDK since, held on-chain, orphans).
+    async fn settle_what_is_left(&self) -> (usize, usize, usize) {
         println!(
             "{} sender payments were pending in ldk-node after settling",
             self.unsettled.len()
@@ -758,10 +758,11 @@ impl Storms {
         )
         .await;
         let received = inbound_occurrences(self.bob()).await;
-        let (mut on_chain, mut orphans) = (0, 0);
+        let (mut resolved, mut on_chain, mut orphans) = (0, 0, 0);
         for id in &self.unsettled {
             let stored = history.get(id).map(Payment::status);
             if live[id] != Some(PaymentStatus::Pending) {
+                resolved += 1;
                 assert_eq!(stored, live[id], "{id}, resolved by LDK, in the history");
             } else if held.contains(id) {
                 on_chain += 1;
@@ -781,7 +782,7 @@ impl Storms {
                 );
             }
         }
-        (on_chain, orphans)
+        (resolved, on_chain, orphans)
     }
 }
 

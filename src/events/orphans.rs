@@ -75,6 +75,8 @@ pub struct Evidence {
     /// Every ready channel is usable, none has a dust outbound payment HTLC, and every closed
     /// channel's closing transaction has confirmed: an HTLC would be named in `held`.
     pub all_visible: bool,
+    /// Some closed channel's closing transaction has not confirmed yet.
+    pub unconfirmed_close: bool,
 }
 
 impl Evidence {
@@ -88,6 +90,7 @@ impl Evidence {
             height: node.status().current_best_block.height,
             held: hashes_held_by_monitors(&balances),
             all_visible: channels_usable && !hides_htlcs(&balances, &open),
+            unconfirmed_close: has_unconfirmed_close(&balances, &open),
         }
     }
 }
@@ -97,21 +100,35 @@ impl Evidence {
 /// confirmed yet (its monitor names the HTLCs of our latest commitment only; one that was
 /// only in the counterparty's can still confirm with theirs).
 fn hides_htlcs(balances: &[LightningBalance], open: &HashSet<ChannelId>) -> bool {
-    balances.iter().any(|balance| match balance {
-        LightningBalance::ClaimableOnChannelClose {
-            channel_id,
-            outbound_payment_htlc_rounded_msat,
-            ..
-        } => *outbound_payment_htlc_rounded_msat > 0 || !open.contains(channel_id),
-        _ => false,
+    has_unconfirmed_close(balances, open)
+        || balances.iter().any(|balance| {
+            matches!(balance, LightningBalance::ClaimableOnChannelClose {
+                outbound_payment_htlc_rounded_msat, ..
+            } if *outbound_payment_htlc_rounded_msat > 0)
+        })
+}
+
+/// Whether a monitor still reports a channel that is no longer open as unclosed: its closing
+/// transaction has not confirmed.
+fn has_unconfirmed_close(balances: &[LightningBalance], open: &HashSet<ChannelId>) -> bool {
+    balances.iter().any(|balance| {
+        matches!(balance, LightningBalance::ClaimableOnChannelClose { channel_id, .. }
+            if !open.contains(channel_id))
     })
 }
+
+/// Confirmations a closing transaction needs before the commitment it confirmed is taken as
+/// final (LDK's `ANTI_REORG_DELAY`): a reorganisation before that could confirm the other
+/// party's commitment, with HTLCs of its own.
+const CLOSE_CONFIRMATIONS: u32 = 6;
 
 /// Decides, check after check, which pending payments are orphans.
 #[derive(Debug)]
 pub struct Judge {
     resolve_at: u32,
     clear_last_time: HashSet<PaymentId>,
+    /// No quick verdict below this height: a closing was unconfirmed just before it.
+    closes_final_at: u32,
 }
 
 impl Judge {
@@ -120,6 +137,7 @@ impl Judge {
         Self {
             resolve_at: start_height.saturating_add(ORPHAN_BLOCKS),
             clear_last_time: HashSet::new(),
+            closes_final_at: 0,
         }
     }
 
@@ -136,6 +154,10 @@ impl Judge {
         pending: &[(PaymentId, Option<PaymentHash>)],
     ) -> Vec<PaymentId> {
         let bound_passed = evidence.height >= self.resolve_at;
+        if evidence.unconfirmed_close {
+            self.closes_final_at = evidence.height.saturating_add(CLOSE_CONFIRMATIONS);
+        }
+        let visible = evidence.all_visible && evidence.height >= self.closes_final_at;
         let mut clear_now = HashSet::new();
         let mut orphans = Vec::new();
         for (id, hash) in pending {
@@ -144,7 +166,7 @@ impl Judge {
             }
             if bound_passed {
                 orphans.push(*id);
-            } else if hash.is_some() && evidence.all_visible {
+            } else if hash.is_some() && visible {
                 if self.clear_last_time.contains(id) {
                     orphans.push(*id);
                 } else {
@@ -304,7 +326,30 @@ mod tests {
             height,
             held: held.iter().map(|b| PaymentHash([*b; 32])).collect(),
             all_visible,
+            unconfirmed_close: false,
         }
+    }
+
+    #[test]
+    fn a_closing_must_be_six_blocks_deep_first() {
+        let mut judge = Judge::new(START);
+        let payments = [pending(1)];
+        let closing = Evidence {
+            unconfirmed_close: true,
+            ..evidence(START, &[], false)
+        };
+        assert!(judge.orphans(&closing, &payments).is_empty());
+        for height in START + 1..START + 6 {
+            let confirmed = evidence(height, &[], true);
+            assert!(judge.orphans(&confirmed, &payments).is_empty(), "{height}");
+        }
+        assert!(judge
+            .orphans(&evidence(START + 6, &[], true), &payments)
+            .is_empty());
+        assert_eq!(
+            judge.orphans(&evidence(START + 6, &[], true), &payments),
+            [PaymentId([1; 32])]
+        );
     }
 
     #[test]
