@@ -27,6 +27,13 @@ pub enum NodeState {
     Starting(String),
     /// Running and serving.
     Running(Arc<Node>),
+    /// A panic happened: the node's state cannot be trusted; the server is stopping.
+    Faulted {
+        /// What panicked.
+        reason: String,
+        /// The node, if it was running, for the server to stop.
+        node: Option<Arc<Node>>,
+    },
     /// Shutting down or stopped.
     Stopping,
 }
@@ -61,8 +68,16 @@ impl NodeHandle {
             NodeState::Starting(reason) => {
                 Err(ApiError::Unavailable(format!("node starting: {reason}")))
             }
+            NodeState::Faulted { reason, .. } => Err(ApiError::Unavailable(format!(
+                "node fault: {reason}; the server is stopping so that a fresh process starts"
+            ))),
             NodeState::Stopping => Err(ApiError::Unavailable("server shutting down".to_owned())),
         }
+    }
+
+    /// Whether a panic has marked the node faulted.
+    pub fn is_faulted(&self) -> bool {
+        matches!(&*self.read(), NodeState::Faulted { .. })
     }
 
     /// A copy of the current state.
@@ -80,10 +95,27 @@ impl NodeHandle {
         self.replace(NodeState::Running(node));
     }
 
+    /// Marks the node faulted (after a panic); the first reason is kept.
+    pub fn set_faulted(&self, reason: String) {
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let node = match &*state {
+            NodeState::Faulted { .. } | NodeState::Stopping => return,
+            NodeState::Running(node) => Some(Arc::clone(node)),
+            NodeState::Starting(_) => None,
+        };
+        *state = NodeState::Faulted { reason, node };
+        drop(state);
+        self.changes.send_modify(|generation| *generation += 1);
+    }
+
     /// Enters `Stopping` and hands back the node, if it was running, for the caller to stop.
     pub fn begin_shutdown(&self) -> Option<Arc<Node>> {
         match self.replace(NodeState::Stopping) {
             NodeState::Running(node) => Some(node),
+            NodeState::Faulted { node, .. } => node,
             _ => None,
         }
     }
@@ -138,6 +170,9 @@ where
             .await
             .map_err(|join_error| format!("node start task failed: {join_error}"))?;
         match outcome {
+            Ok(_) if handle.is_faulted() => {
+                return Err("a panic happened while the node started".to_owned())
+            }
             Ok(node) => {
                 handle.set_running(Arc::clone(&node));
                 return Ok(Some(node));
