@@ -34,6 +34,30 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// TCP keepalive probes find peers that vanished without a FIN.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
+/// The service that answers every request of a connection (the gateway in front of tonic).
+pub trait RequestService:
+    Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future = Self::CallFuture>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// The future of one call.
+    type CallFuture: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static;
+}
+
+impl<S> RequestService for S
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type CallFuture = S::Future;
+}
+
 /// What every connection of the listener shares.
 pub struct ConnectionContext<S> {
     /// TLS (ALPN h2 only).
@@ -52,12 +76,7 @@ pub async fn serve<S>(
     context: ConnectionContext<S>,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
+    S: RequestService,
 {
     let context = Arc::new(context);
     let slots = Arc::new(Semaphore::new(context.limits.max_connections as usize));
@@ -102,12 +121,7 @@ async fn serve_connection<S>(
     context: Arc<ConnectionContext<S>>,
     mut closing: watch::Receiver<bool>,
 ) where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
+    S: RequestService,
 {
     let _slot = slot;
     let _open = context.metrics.open();
@@ -178,12 +192,7 @@ fn request_service<S>(
     Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send,
 > + Clone
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
+    S: RequestService,
 {
     hyper::service::service_fn(move |request: Request<Incoming>| {
         let call = activity.begin_call();
