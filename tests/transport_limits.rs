@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::attack::{
-    frame_header, grpc_request, h2_from, malformed_headers_block, push_body, start_h2, tcp_from,
-    tls_from, wait_for_goaway,
+    frame_header, grpc_request, h2_from, malformed_headers_block, push_body, read_until_refused,
+    request_headers_block, start_h2, tcp_from, tls_from, wait_for_goaway, Refusal,
 };
 use common::chain::metric_value;
 use common::raw_h2::{call, frame};
@@ -458,4 +458,199 @@ async fn a_flood_of_malformed_headers_gets_goaway() {
             "ldk_server_connections_closed_total{reason=\"protocol_error\"}"
         ) >= 1.0
     );
+}
+
+/// Writes `frames` on a fresh TLS connection from the attacker until the server stops reading
+/// or `max_bytes` went out; returns how the server answered and how many bytes were sent.
+async fn flood(
+    server: &ServerProcess,
+    mut next_frame: impl FnMut(u32) -> Option<Vec<u8>>,
+    max_bytes: usize,
+) -> (Refusal, usize, usize) {
+    let tls = tls_from(server, ATTACKER).await.expect("tls");
+    let (reader, mut writer) = tokio::io::split(tls);
+    let answer = tokio::spawn(read_until_refused(reader, Duration::from_secs(20)));
+    start_h2(&mut writer).await.expect("preface");
+    let mut sent = 0;
+    let mut index = 0;
+    while sent < max_bytes && !answer.is_finished() {
+        let Some(frame) = next_frame(index) else {
+            break;
+        };
+        index += 1;
+        let write = tokio::time::timeout(Duration::from_secs(5), writer.write_all(&frame)).await;
+        if !matches!(write, Ok(Ok(()))) {
+            break;
+        }
+        sent += frame.len();
+    }
+    let (refusal, resets) = answer.await.expect("reader");
+    (refusal, resets, sent)
+}
+
+#[tokio::test]
+async fn rapid_reset_is_answered_with_goaway() {
+    let server = start_server("");
+    let block = request_headers_block();
+    let (refusal, _, sent) = flood(
+        &server,
+        |index| {
+            let stream_id = 1 + 2 * index;
+            let mut frames = frame_header(block.len(), 0x1, 0x4, stream_id).to_vec();
+            frames.extend_from_slice(&block);
+            frames.extend_from_slice(&frame_header(4, 0x3, 0, stream_id));
+            frames.extend_from_slice(&8u32.to_be_bytes()); // CANCEL
+            Some(frames)
+        },
+        64 << 20,
+    )
+    .await;
+    println!("rapid reset: {refusal:?} after {sent} bytes");
+    assert_eq!(refusal, Refusal::GoAway, "after {sent} bytes");
+}
+
+#[tokio::test]
+async fn an_oversized_header_list_and_a_continuation_flood_are_refused() {
+    let server = start_server("");
+    // One 1 MiB header value, carried by CONTINUATION frames of 16 KiB.
+    let mut first = request_headers_block();
+    first.extend_from_slice(&[0x00, 0x07]);
+    first.extend_from_slice(b"x-large");
+    first.push(0x7f); // 1 MiB value length, HPACK integer with a 7-bit prefix
+    let mut rest = (1u32 << 20) - 127;
+    while rest >= 128 {
+        first.push((rest % 128) as u8 | 0x80);
+        rest /= 128;
+    }
+    first.push(rest as u8);
+    let chunk = vec![b'a'; 16 * 1024];
+    let (refusal, resets, sent) = flood(
+        &server,
+        |index| match index {
+            0 => {
+                let mut frame = frame_header(first.len(), 0x1, 0x1, 1).to_vec();
+                frame.extend_from_slice(&first);
+                Some(frame)
+            }
+            n if n <= 64 => {
+                let flags = if n == 64 { 0x4 } else { 0 };
+                let mut frame = frame_header(chunk.len(), 0x9, flags, 1).to_vec();
+                frame.extend_from_slice(&chunk);
+                Some(frame)
+            }
+            _ => None,
+        },
+        2 << 20,
+    )
+    .await;
+    println!("1 MiB header list: {refusal:?}, {resets} resets, {sent} bytes sent");
+    assert!(
+        refusal != Refusal::StillOpen || resets > 0,
+        "a 1 MiB header list was accepted"
+    );
+
+    // CONTINUATION frames that never end the header block.
+    let block = request_headers_block();
+    let (refusal, _, sent) = flood(
+        &server,
+        |index| {
+            let frame = if index == 0 {
+                let mut frame = frame_header(block.len(), 0x1, 0x1, 1).to_vec();
+                frame.extend_from_slice(&block);
+                frame
+            } else {
+                let mut frame = frame_header(chunk.len(), 0x9, 0, 1).to_vec();
+                frame.extend_from_slice(&chunk);
+                frame
+            };
+            Some(frame)
+        },
+        64 << 20,
+    )
+    .await;
+    println!("CONTINUATION flood: {refusal:?} after {sent} bytes");
+    assert_ne!(
+        refusal,
+        Refusal::StillOpen,
+        "{sent} bytes of CONTINUATION accepted"
+    );
+    assert!(sent < 64 << 20, "the server read the whole flood");
+    let mut client = server.client().await;
+    let status = client
+        .get_node_info(ldk_server::proto::api::GetNodeInfoRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "still serving");
+}
+
+#[tokio::test]
+async fn http1_and_plaintext_are_refused() {
+    let server = start_server("");
+    let request = b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    // Plaintext on the TLS listener.
+    let mut tcp = tcp_from(LOCAL, server.grpc_address).await.expect("tcp");
+    tcp.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("HTTP/1.1"),
+        "{answer:?}"
+    );
+    // HTTP/1.1 inside TLS (a client that offers no ALPN).
+    let mut tls = tls_without_alpn(&server).await;
+    tls.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer)).await;
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("HTTP/1.1 200"),
+        "{answer:?}"
+    );
+}
+
+async fn tls_without_alpn(
+    server: &ServerProcess,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&server.cert_pem()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tcp_from(LOCAL, server.grpc_address).await.expect("tcp");
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(
+            rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .expect("TLS without ALPN")
+}
+
+#[tokio::test]
+async fn a_thousand_event_subscribers_on_one_connection_are_all_served() {
+    let server = start_server("");
+    let client = server.client().await;
+    let mut streams = Vec::new();
+    for _ in 0..1_000 {
+        let mut client = client.clone();
+        streams.push(tokio::spawn(async move {
+            client
+                .subscribe_events(ldk_server::proto::api::SubscribeEventsRequest {})
+                .await
+                .map(|response| response.into_inner())
+        }));
+    }
+    let mut open = Vec::new();
+    for stream in streams {
+        open.push(stream.await.expect("task").expect("subscribed"));
+    }
+    let text = metrics(&server).await;
+    assert_eq!(metric_value(&text, "ldk_server_event_subscribers"), 1_000.0);
+    drop(open);
 }

@@ -44,7 +44,8 @@ pub struct Limits {
     pub keepalive_interval: Duration,
     /// A PING unanswered for this long closes the connection (`keepalive_timeout_secs`, 20).
     pub keepalive_timeout: Duration,
-    /// Concurrent streams per connection (`max_concurrent_streams`, 100).
+    /// Concurrent streams per connection (`max_concurrent_streams`, 1024: a client may hold
+    /// many event streams; what each unverified stream may cost is bounded by the budget).
     pub max_concurrent_streams: u32,
     /// Largest header list a client may send, in bytes (`max_header_list_bytes`, 16384).
     pub max_header_list_bytes: u32,
@@ -55,7 +56,8 @@ pub struct Limits {
     /// (`max_pending_accept_resets`, 20).
     pub max_pending_accept_resets: usize,
     /// Request-body bytes held, across the whole server, for requests whose signature covers
-    /// the body and so is not verified yet (`unauthenticated_body_bytes`, 32 MiB).
+    /// the body and so is not verified yet, each request also charged 16 KiB for itself
+    /// (`unauthenticated_body_bytes`, 32 MiB).
     pub unauthenticated_body_bytes: usize,
     /// The share of that budget one source address may hold
     /// (`unauthenticated_body_bytes_per_address`, 11 MiB: one largest request and change).
@@ -77,7 +79,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(300),
             keepalive_interval: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(20),
-            max_concurrent_streams: 100,
+            max_concurrent_streams: 1024,
             max_header_list_bytes: 16 * 1024,
             max_local_error_resets: 256,
             max_pending_accept_resets: 20,

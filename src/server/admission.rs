@@ -59,7 +59,10 @@ pub async fn admit(state: &GatewayState, mut request: Request<Body>) -> Result<A
             body::read(request_body, None, state.limits.body_read_timeout).await?
         }
         HeaderCheck::NeedsBody(credentials) => {
-            let mut reservation = state.body_budget.reservation(source);
+            let mut reservation = state
+                .body_budget
+                .reservation(source)
+                .map_err(body::over_budget)?;
             let bytes = body::read(
                 request_body,
                 Some(&mut reservation),

@@ -79,7 +79,8 @@ fn too_large() -> Status {
     ))
 }
 
-fn over_budget(over: OverBudget) -> Status {
+/// The status for a request that does not fit the unverified-body budget.
+pub fn over_budget(over: OverBudget) -> Status {
     let whose = match over {
         OverBudget::Server => "the server holds as many unverified request bytes as it allows",
         OverBudget::Address => "this address holds as many unverified request bytes as it may",

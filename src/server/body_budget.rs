@@ -5,10 +5,17 @@
 //! bounded twice: across the whole server, and for each source address, so that one address
 //! cannot take the whole budget from clients elsewhere. A reservation that does not fit is
 //! refused at once (the caller answers RESOURCE_EXHAUSTED); it never waits.
+//!
+//! Each request also pays [`REQUEST_OVERHEAD_BYTES`] up front, for what it costs the server
+//! besides its body (the stream, the task), so that requests waiting for a body that never
+//! comes are bounded in number too.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+
+/// What one request waiting for verification is charged besides its body bytes.
+pub const REQUEST_OVERHEAD_BYTES: usize = 16 * 1024;
 
 /// The server's budget of not-yet-authenticated body bytes.
 pub struct BodyBudget {
@@ -42,13 +49,16 @@ impl BodyBudget {
         })
     }
 
-    /// An empty reservation for `address`, to grow as body chunks arrive.
-    pub fn reservation(self: &Arc<Self>, address: IpAddr) -> Reservation {
-        Reservation {
+    /// A reservation for one request from `address`, holding [`REQUEST_OVERHEAD_BYTES`], to
+    /// grow as body chunks arrive.
+    pub fn reservation(self: &Arc<Self>, address: IpAddr) -> Result<Reservation, OverBudget> {
+        let mut reservation = Reservation {
             budget: Arc::clone(self),
             address,
             bytes: 0,
-        }
+        };
+        reservation.grow(REQUEST_OVERHEAD_BYTES)?;
+        Ok(reservation)
     }
 
     /// Bytes held now across the server.
@@ -120,17 +130,28 @@ mod tests {
 
     #[test]
     fn one_address_cannot_take_the_whole_budget() {
-        let budget = BodyBudget::new(100, 60);
-        let mut first = budget.reservation(ip(1));
+        const O: usize = REQUEST_OVERHEAD_BYTES;
+        let budget = BodyBudget::new(2 * O + 100, O + 60);
+        let mut first = budget.reservation(ip(1)).unwrap();
         first.grow(60).unwrap();
         assert_eq!(first.grow(1), Err(OverBudget::Address));
-        let mut second = budget.reservation(ip(2));
+        let mut second = budget.reservation(ip(2)).unwrap();
         second.grow(40).unwrap();
         assert_eq!(second.grow(1), Err(OverBudget::Server));
         drop(first);
         second.grow(20).unwrap();
-        assert_eq!(budget.held(), 60);
+        assert_eq!(budget.held(), O + 60);
         drop(second);
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[test]
+    fn requests_waiting_for_a_body_are_bounded_in_number() {
+        let budget = BodyBudget::new(10 * REQUEST_OVERHEAD_BYTES, 4 * REQUEST_OVERHEAD_BYTES);
+        let held: Vec<_> = (0..4).map(|_| budget.reservation(ip(1)).unwrap()).collect();
+        assert_eq!(budget.reservation(ip(1)).err(), Some(OverBudget::Address));
+        assert!(budget.reservation(ip(2)).is_ok());
+        drop(held);
         assert_eq!(budget.held(), 0);
     }
 }

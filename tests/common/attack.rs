@@ -314,3 +314,61 @@ impl LegitimateClient {
         self.thread.join().expect("legitimate client thread")
     }
 }
+
+/// A HEADERS block for a well-formed gRPC request to GetNodeInfo (no dynamic-table entries, so
+/// the same block can be sent again and again).
+pub fn request_headers_block() -> Vec<u8> {
+    let mut block = vec![0x83, 0x87]; // :method POST, :scheme https
+    push_literal(&mut block, 0x04, b"/api.LightningNode/GetNodeInfo"); // :path
+    push_literal(&mut block, 0x01, b"localhost"); // :authority
+    block.extend_from_slice(&[0x0f, 0x10]); // content-type (index 31), literal value:
+    block.push(16);
+    block.extend_from_slice(b"application/grpc");
+    block
+}
+
+/// A literal header field without indexing, its name from static-table entry `index` (< 15).
+fn push_literal(block: &mut Vec<u8>, index: u8, value: &[u8]) {
+    block.push(index);
+    block.push(value.len() as u8);
+    block.extend_from_slice(value);
+}
+
+/// How the server answered a stream of hostile frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A GOAWAY frame.
+    GoAway,
+    /// The connection ended without one.
+    Closed,
+    /// Still open when the reader was stopped.
+    StillOpen,
+}
+
+/// Reads frames until GOAWAY or the end of the connection; counts RST_STREAM frames on the way.
+pub async fn read_until_refused(
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+    within: Duration,
+) -> (Refusal, usize) {
+    let mut resets = 0;
+    let deadline = Instant::now() + within;
+    let mut header = [0u8; 9];
+    loop {
+        let read = tokio::time::timeout_at(deadline.into(), reader.read_exact(&mut header)).await;
+        match read {
+            Err(_) => return (Refusal::StillOpen, resets),
+            Ok(Err(_)) => return (Refusal::Closed, resets),
+            Ok(Ok(_)) => {}
+        }
+        let length = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+        let mut payload = vec![0u8; length];
+        if reader.read_exact(&mut payload).await.is_err() {
+            return (Refusal::Closed, resets);
+        }
+        match header[3] {
+            0x3 => resets += 1,
+            0x7 => return (Refusal::GoAway, resets),
+            _ => {}
+        }
+    }
+}
