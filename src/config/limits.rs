@@ -57,7 +57,7 @@ pub struct Limits {
     pub max_pending_accept_resets: usize,
     /// Request-body bytes held, across the whole server, for requests whose signature covers
     /// the body and so is not verified yet, each request also charged 16 KiB for itself
-    /// (`unauthenticated_body_bytes`, 32 MiB).
+    /// (`unauthenticated_body_bytes`, 64 MiB: five addresses' full shares).
     pub unauthenticated_body_bytes: usize,
     /// The share of that budget one source address may hold
     /// (`unauthenticated_body_bytes_per_address`, 11 MiB: one largest request and change).
@@ -83,7 +83,7 @@ impl Default for Limits {
             max_header_list_bytes: 16 * 1024,
             max_local_error_resets: 256,
             max_pending_accept_resets: 20,
-            unauthenticated_body_bytes: 32 * 1024 * 1024,
+            unauthenticated_body_bytes: 64 * 1024 * 1024,
             unauthenticated_body_bytes_per_address: 11 * 1024 * 1024,
             body_read_timeout: Duration::from_secs(30),
             auth_failures_burst: 20,

@@ -9,6 +9,8 @@ use super::group::Group;
 pub enum CloseReason {
     /// Refused at accept: `max_connections` were open.
     Limit,
+    /// Refused at accept: the source address is throttled for its failures.
+    Throttled,
     /// The TLS handshake did not finish in time.
     HandshakeTimeout,
     /// The TLS handshake failed (no h2 ALPN, bad record, plaintext …).
@@ -24,8 +26,9 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
-    const ALL: [CloseReason; 7] = [
+    const ALL: [CloseReason; 8] = [
         Self::Limit,
+        Self::Throttled,
         Self::HandshakeTimeout,
         Self::HandshakeFailed,
         Self::Idle,
@@ -38,6 +41,7 @@ impl CloseReason {
     pub fn label(self) -> &'static str {
         match self {
             Self::Limit => "limit",
+            Self::Throttled => "throttled",
             Self::HandshakeTimeout => "handshake_timeout",
             Self::HandshakeFailed => "handshake_failed",
             Self::Idle => "idle",

@@ -41,6 +41,8 @@ pub enum NodeState {
 /// Shared, cheap-to-read handle on the node state.
 pub struct NodeHandle {
     state: RwLock<NodeState>,
+    /// The first panic's description, kept once the state moves on to `Stopping`.
+    fault: std::sync::OnceLock<String>,
     changes: watch::Sender<u64>,
 }
 
@@ -57,6 +59,7 @@ impl NodeHandle {
             state: RwLock::new(NodeState::Starting(
                 "building the node and checking its chain source".to_owned(),
             )),
+            fault: std::sync::OnceLock::new(),
             changes: watch::channel(0).0,
         }
     }
@@ -68,10 +71,11 @@ impl NodeHandle {
             NodeState::Starting(reason) => {
                 Err(ApiError::Unavailable(format!("node starting: {reason}")))
             }
-            NodeState::Faulted { reason, .. } => Err(ApiError::Unavailable(format!(
-                "node fault: {reason}; the server is stopping so that a fresh process starts"
-            ))),
-            NodeState::Stopping => Err(ApiError::Unavailable("server shutting down".to_owned())),
+            NodeState::Faulted { reason, .. } => Err(fault_error(reason)),
+            NodeState::Stopping => Err(match self.fault.get() {
+                Some(reason) => fault_error(reason),
+                None => ApiError::Unavailable("server shutting down".to_owned()),
+            }),
         }
     }
 
@@ -97,6 +101,7 @@ impl NodeHandle {
 
     /// Marks the node faulted (after a panic); the first reason is kept.
     pub fn set_faulted(&self, reason: String) {
+        let _ = self.fault.set(reason.clone());
         let mut state = self
             .state
             .write()
@@ -142,6 +147,12 @@ impl NodeHandle {
         self.changes.send_modify(|generation| *generation += 1);
         old
     }
+}
+
+fn fault_error(reason: &str) -> ApiError {
+    ApiError::Unavailable(format!(
+        "node fault: {reason}; the server is stopping so that a fresh process starts"
+    ))
 }
 
 /// Why a start attempt failed, and whether trying again can help.

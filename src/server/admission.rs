@@ -11,7 +11,7 @@ use tonic::body::Body;
 use tonic::Status;
 
 use super::gateway::GatewayState;
-use super::{body, grpc_frame, routes};
+use super::{body, grpc_frame, routes, throttle};
 use crate::auth::{self, AuthError, HeaderCheck, AUTH_HEADER, THROTTLED_REASON};
 
 /// The TCP peer of the connection a request came on (set by the connection loop).
@@ -95,14 +95,13 @@ fn throttled(wait: Duration) -> Status {
     ))
 }
 
-/// The peer's IP address; a request that did not come through the connection loop (none in
-/// production) shares one bucket.
+/// Whom a request is accounted to (see [`throttle::source_of`]). A request that did not come
+/// through the connection loop (none in production) shares one bucket.
 fn source_address(request: &Request<Body>) -> IpAddr {
-    request
-        .extensions()
-        .get::<PeerAddress>()
-        .map(|peer| peer.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    match request.extensions().get::<PeerAddress>() {
+        Some(peer) => throttle::source_of(peer.0.ip()),
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    }
 }
 
 /// The deadline a unary call's `grpc-timeout` sets, taken out of the request so that tonic does
@@ -154,6 +153,35 @@ fn declared_length(request: &Request<Body>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn from_peer(peer: &str) -> IpAddr {
+        let mut request = Request::new(Body::empty());
+        request
+            .extensions_mut()
+            .insert(PeerAddress(peer.parse().unwrap()));
+        source_address(&request)
+    }
+
+    #[test]
+    fn sources_are_addresses_and_ipv6_prefixes() {
+        assert_eq!(from_peer("127.0.0.2:5000"), IpAddr::from([127, 0, 0, 2]));
+        assert_eq!(
+            from_peer("[2001:db8:1:2:aaaa::1]:5000"),
+            from_peer("[2001:db8:1:2:bbbb::9]:6000")
+        );
+        assert_ne!(
+            from_peer("[2001:db8:1:2::1]:5000"),
+            from_peer("[2001:db8:1:3::1]:5000")
+        );
+        assert_eq!(
+            from_peer("[::ffff:10.0.0.1]:5000"),
+            IpAddr::from([10, 0, 0, 1])
+        );
+        assert_eq!(
+            source_address(&Request::new(Body::empty())),
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        );
+    }
 
     #[test]
     fn grpc_timeout_values() {

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -24,6 +24,8 @@ use tower_service::Service;
 
 use super::activity::Activity;
 use super::admission::PeerAddress;
+use super::memory_trim::MemoryTrim;
+use super::throttle::{self, AuthThrottle};
 use crate::config::Limits;
 use crate::metrics::transport::{CloseReason, TransportMetrics};
 
@@ -31,6 +33,10 @@ use crate::metrics::transport::{CloseReason, TransportMetrics};
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// Pause after an accept error (e.g. out of file descriptors) before accepting again.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// TLS handshakes in progress at once. A handshake costs CPU (key exchange, signature): a
+/// burst of thousands would queue every other task of the runtime behind them; past this
+/// many, a new connection waits for its turn (within its handshake timeout).
+const MAX_CONCURRENT_HANDSHAKES: usize = 64;
 /// TCP keepalive probes find peers that vanished without a FIN.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
@@ -68,6 +74,12 @@ pub struct ConnectionContext<S> {
     pub limits: Limits,
     /// Connection series.
     pub metrics: Arc<TransportMetrics>,
+    /// Told of every closed connection, to give freed memory back after a burst.
+    pub memory: Arc<MemoryTrim>,
+    /// Failures by source address: abusive connections count, throttled sources are refused.
+    pub throttle: Arc<AuthThrottle>,
+    /// Turns for TLS handshakes ([`MAX_CONCURRENT_HANDSHAKES`]).
+    pub handshakes: Semaphore,
 }
 
 /// Accepts connections on `listener` until `shutdown` completes, then drains them.
@@ -95,6 +107,14 @@ pub async fn serve<S>(
                 continue;
             }
         };
+        if context
+            .throttle
+            .throttled(throttle::source_of(peer.ip()), Instant::now())
+            .is_some()
+        {
+            context.metrics.closed(CloseReason::Throttled);
+            continue;
+        }
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             context.metrics.closed(CloseReason::Limit);
             tracing::debug!(%peer, limit = context.limits.max_connections, "connection limit reached: closing a new connection");
@@ -113,6 +133,11 @@ pub async fn serve<S>(
     let _ = slots.acquire_many(context.limits.max_connections).await;
 }
 
+/// The handshake turns for a listener.
+pub fn handshake_turns() -> Semaphore {
+    Semaphore::new(MAX_CONCURRENT_HANDSHAKES)
+}
+
 /// One connection from TLS handshake to close; holds its slot until then.
 async fn serve_connection<S>(
     stream: TcpStream,
@@ -125,11 +150,12 @@ async fn serve_connection<S>(
 {
     let _slot = slot;
     let _open = context.metrics.open();
+    let _trim_after = TrimOnClose(Arc::clone(&context.memory));
     configure_socket(&stream);
-    let handshake = tokio::time::timeout(
-        context.limits.tls_handshake_timeout,
-        context.tls.accept(stream),
-    );
+    let handshake = tokio::time::timeout(context.limits.tls_handshake_timeout, async {
+        let _turn = context.handshakes.acquire().await;
+        context.tls.accept(stream).await
+    });
     let tls = match handshake.await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
@@ -140,6 +166,7 @@ async fn serve_connection<S>(
         Err(_) => {
             tracing::debug!(%peer, "TLS handshake timed out");
             context.metrics.closed(CloseReason::HandshakeTimeout);
+            count_abuse(&context.throttle, peer);
             return;
         }
     };
@@ -176,7 +203,15 @@ async fn serve_connection<S>(
             }
         }
     }
+    if reason == CloseReason::ProtocolError {
+        count_abuse(&context.throttle, peer);
+    }
     context.metrics.closed(reason);
+}
+
+/// A connection that ended in abuse counts as a failure of its source address.
+fn count_abuse(throttle: &AuthThrottle, peer: SocketAddr) {
+    throttle.record_failure(throttle::source_of(peer.ip()), Instant::now());
 }
 
 /// The hyper service of one connection: tags each request with the peer and counts it as
@@ -204,6 +239,15 @@ where
             Ok(response.map(|body| call.hold_until_finished(body)))
         }
     })
+}
+
+/// Tells the trimmer when the connection is gone, however it ends.
+struct TrimOnClose(Arc<MemoryTrim>);
+
+impl Drop for TrimOnClose {
+    fn drop(&mut self) {
+        self.0.connection_closed();
+    }
 }
 
 fn http2_builder(limits: &Limits) -> http2::Builder<TokioExecutor> {

@@ -46,7 +46,7 @@ pub struct GatewayState {
     /// Transport limits (`[limits]`).
     pub limits: Limits,
     /// Failed authentications by source address.
-    pub throttle: AuthThrottle,
+    pub throttle: Arc<AuthThrottle>,
     /// Request-body bytes held before their signature is verified.
     pub body_budget: Arc<BodyBudget>,
 }
@@ -60,10 +60,10 @@ impl GatewayState {
             metrics,
             metrics_enabled: false,
             metrics_authorization: None,
-            throttle: AuthThrottle::new(
+            throttle: Arc::new(AuthThrottle::new(
                 limits.auth_failures_burst,
                 limits.auth_failures_per_minute,
-            ),
+            )),
             body_budget: BodyBudget::new(
                 limits.unauthenticated_body_bytes,
                 limits.unauthenticated_body_bytes_per_address,

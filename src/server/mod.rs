@@ -13,6 +13,7 @@ pub mod body_budget;
 pub mod connections;
 pub mod gateway;
 pub mod grpc_frame;
+pub mod memory_trim;
 pub mod metrics_endpoint;
 pub mod metrics_http;
 pub mod routes;
@@ -46,13 +47,19 @@ pub async fn serve(
         .max_decoding_message_size(MAX_REQUEST_BODY_BYTES)
         .max_encoding_message_size(usize::MAX);
     let routes = tonic::service::Routes::new(grpc).prepare();
+    let memory = memory_trim::MemoryTrim::new();
+    let trimming = tokio::spawn(Arc::clone(&memory).run());
     let context = ConnectionContext {
         tls,
+        memory,
+        throttle: Arc::clone(&gateway.throttle),
+        handshakes: connections::handshake_turns(),
         limits: gateway.limits.clone(),
         metrics: Arc::clone(&gateway.metrics.transport),
         service: GatewayLayer::new(gateway).layer(routes),
     };
     connections::serve(listener, context, shutdown).await;
+    trimming.abort();
     Ok(())
 }
 

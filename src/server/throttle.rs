@@ -4,14 +4,31 @@
 //! steady rate up to its burst size. While a bucket is empty, requests from that address are
 //! refused before any HMAC is computed or any body byte read, so a key-guessing client costs the
 //! server almost nothing, and clients at other addresses are not slowed at all.
+//!
+//! Connections that end in an HTTP/2 protocol error (a flood of malformed frames) or a stalled
+//! TLS handshake count as failures too, and a throttled address's new connections are closed as
+//! soon as they are accepted: an abusive client cannot make the server do the work again and
+//! again from the same address.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Addresses tracked at once; past this, buckets that have refilled are forgotten first.
 const MAX_TRACKED_ADDRESSES: usize = 65_536;
+
+/// Whom traffic from `ip` is accounted to: an IPv4 address (IPv4-mapped IPv6 included) as
+/// itself, an IPv6 address as its /64 (one host commonly holds a whole /64).
+pub fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    }
+}
 
 /// Failed-authentication buckets by source address.
 pub struct AuthThrottle {
