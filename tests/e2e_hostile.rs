@@ -170,10 +170,54 @@ async fn hostile_input_never_faults_the_node() {
     eprintln!("alice paid bob over the channel after the hostile input");
 }
 
+/// Runs without bitcoind: the plan covers every unary RPC of the descriptor (and only
+/// SubscribeEvents is left out, as the one streaming RPC), and stays a few thousand requests.
+#[test]
+fn plan_covers_every_unary_rpc_of_the_descriptor() {
+    let plan = Plan::from_descriptor(&RealTargets {
+        tagged: vec![("node_id", "real".into())],
+    });
+    let pool = DescriptorPool::decode(ldk_server::proto::FILE_DESCRIPTOR_SET).expect("descriptor");
+    let service = pool.get_service_by_name(SERVICE).expect("service");
+    assert_eq!(
+        plan.unary_rpcs.len() + plan.streaming_rpcs.len(),
+        service.methods().len()
+    );
+    assert_eq!(plan.streaming_rpcs, ["SubscribeEvents"]);
+    for rpc in &plan.unary_rpcs {
+        let sent = plan.requests.iter().filter(|r| &r.rpc == rpc).count();
+        assert!(sent >= RANDOM_BODIES + ALL_FIELDS_MESSAGES, "{rpc}: {sent}");
+    }
+    for rpc in DESTRUCTIVE {
+        assert!(
+            plan.unary_rpcs.iter().any(|r| r == rpc),
+            "{rpc} is not in the descriptor"
+        );
+        assert!(
+            !plan
+                .requests
+                .iter()
+                .any(|r| &r.rpc == rpc && r.what.contains("\"real\"")),
+            "{rpc} got a real target"
+        );
+    }
+    eprintln!(
+        "plan: {} requests over {} unary RPCs",
+        plan.requests.len(),
+        plan.unary_rpcs.len()
+    );
+    assert!(
+        (1_000..=8_000).contains(&plan.requests.len()),
+        "{} requests",
+        plan.requests.len()
+    );
+}
+
 /// Real values of the running nodes, used to reach deeper than parsing in RPCs that cannot
-/// destroy anything.
+/// destroy anything. Each is tagged with the field-name fragment it fits (`node_id` fits
+/// `counterparty_node_id`), so a baseline message can carry real ids around one hostile field.
 struct RealTargets {
-    strings: Vec<String>,
+    tagged: Vec<(&'static str, String)>,
 }
 
 impl RealTargets {
@@ -183,26 +227,28 @@ impl RealTargets {
         let fixed = bob.receive_invoice(Some(10_000), "hostile fixed").await;
         let variable = bob.receive_invoice(None, "hostile variable").await;
         let own_invoice = alice.receive_invoice(Some(10_000), "to myself").await;
-        let mut strings = vec![
-            alice.node_id.clone(),
-            bob.node_id.clone(),
-            user_channel_id.to_owned(),
-            bob.p2p_address.clone(),
-            own_address.clone(),
-            bob_address.clone(),
-            fixed.invoice.clone(),
-            fixed.payment_hash.clone(),
-            variable.invoice,
-            variable.payment_hash,
-            own_invoice.invoice,
-            own_invoice.payment_hash,
+        let mut tagged = vec![
+            ("node_id", bob.node_id.clone()),
+            ("pubkey", bob.node_id.clone()),
+            ("public_key", alice.node_id.clone()),
+            ("node_id", alice.node_id.clone()),
+            ("channel_id", user_channel_id.to_owned()),
+            ("address", bob.p2p_address.clone()),
+            ("address", own_address.clone()),
+            ("address", bob_address.clone()),
+            ("invoice", fixed.invoice.clone()),
+            ("invoice", variable.invoice),
+            ("invoice", own_invoice.invoice),
+            ("payment_hash", fixed.payment_hash),
+            ("payment_hash", variable.payment_hash),
+            ("payment_hash", own_invoice.payment_hash),
             // BIP 21 amounts far beyond the supply, to the node's own address.
-            format!("bitcoin:{own_address}?amount=184467440737.09551615"),
-            format!("bitcoin:{own_address}?amount=21000000.00000001"),
-            format!("bitcoin:{own_address}?amount=0.00000001"),
-            format!(
-                "bitcoin:{bob_address}?amount=0.0001&lightning={}",
-                fixed.invoice
+            ("uri", format!("bitcoin:{own_address}?amount=184467440737.09551615")),
+            ("uri", format!("bitcoin:{own_address}?amount=21000000.00000001")),
+            ("uri", format!("bitcoin:{own_address}?amount=0.00000001")),
+            (
+                "uri",
+                format!("bitcoin:{bob_address}?amount=0.0001&lightning={}", fixed.invoice),
             ),
         ];
         if let Ok(offer) = bob
@@ -215,9 +261,22 @@ impl RealTargets {
             })
             .await
         {
-            strings.push(offer.into_inner().offer);
+            tagged.push(("offer", offer.into_inner().offer));
         }
-        Self { strings }
+        Self { tagged }
+    }
+
+    fn strings(&self) -> Vec<String> {
+        self.tagged.iter().map(|(_, value)| value.clone()).collect()
+    }
+
+    /// The real values that fit a field of this name.
+    fn fitting(&self, field_name: &str) -> Vec<&str> {
+        self.tagged
+            .iter()
+            .filter(|(tag, _)| field_name.contains(tag))
+            .map(|(_, value)| value.as_str())
+            .collect()
     }
 }
 
@@ -241,7 +300,7 @@ impl Plan {
         let service = pool.get_service_by_name(SERVICE).expect("service");
         let mut rng = SplitMix(0x5eed_4057_11e5);
         let generic = Pools::generic();
-        let with_targets = generic.with_real(&targets.strings);
+        let with_targets = generic.with_real(&targets.strings());
         let mut plan = Self {
             requests: Vec::new(),
             unary_rpcs: Vec::new(),
@@ -270,6 +329,11 @@ impl Plan {
             }
             for (what, message) in one_field_at_a_time(&input, pools, 0) {
                 plan.push(&rpc, what, message.encode_to_vec());
+            }
+            if !DESTRUCTIVE.contains(&rpc.as_str()) {
+                for (what, message) in one_field_over_baseline(&input, pools, targets) {
+                    plan.push(&rpc, format!("real ids, {what}"), message.encode_to_vec());
+                }
             }
             for index in 0..ALL_FIELDS_MESSAGES {
                 let message = all_fields(&input, pools, &mut rng, 0);
@@ -505,6 +569,30 @@ fn foreign_invoices_and_offers() -> Vec<String> {
     ]
 }
 
+/// Every (field, hostile value) pair of a message's fields, described; nested messages are
+/// filled one field at a time. Lists hold the value twice.
+fn hostile_fields(
+    descriptor: &MessageDescriptor,
+    pools: &Pools,
+    depth: usize,
+) -> Vec<(FieldDescriptor, String, Value)> {
+    let mut out = Vec::new();
+    for field in descriptor.fields() {
+        if field.is_map() {
+            continue;
+        }
+        for (what, value) in field_values(&field, pools, depth) {
+            let value = if field.is_list() {
+                Value::List(vec![value.clone(), value])
+            } else {
+                value
+            };
+            out.push((field.clone(), format!("{} = {what}", field.name()), value));
+        }
+    }
+    out
+}
+
 /// For each field (and each field of nested messages), one message per hostile value with only
 /// that field set.
 fn one_field_at_a_time(
@@ -512,23 +600,49 @@ fn one_field_at_a_time(
     pools: &Pools,
     depth: usize,
 ) -> Vec<(String, DynamicMessage)> {
-    let mut out = Vec::new();
-    for field in descriptor.fields() {
-        if field.is_map() {
-            continue;
-        }
-        for (what, value) in field_values(&field, pools, depth) {
+    hostile_fields(descriptor, pools, depth)
+        .into_iter()
+        .map(|(field, what, value)| {
             let mut message = DynamicMessage::new(descriptor.clone());
-            let value = if field.is_list() {
-                Value::List(vec![value.clone(), value])
-            } else {
-                value
-            };
             message.set_field(&field, value);
-            out.push((format!("{} = {what}", field.name()), message));
-        }
+            (what, message)
+        })
+        .collect()
+}
+
+/// For each top-level field, one message per hostile value with that field set and every
+/// other string field holding a real value that fits its name (rotating through them), so the
+/// hostile value reaches the checks behind the ids.
+fn one_field_over_baseline(
+    descriptor: &MessageDescriptor,
+    pools: &Pools,
+    targets: &RealTargets,
+) -> Vec<(String, DynamicMessage)> {
+    let baseline_fields: Vec<(FieldDescriptor, Vec<&str>)> = descriptor
+        .fields()
+        .filter(|f| f.kind() == Kind::String && !f.is_list() && f.containing_oneof().is_none())
+        .map(|f| {
+            let fitting = targets.fitting(f.name());
+            (f, fitting)
+        })
+        .filter(|(_, fitting)| !fitting.is_empty())
+        .collect();
+    if baseline_fields.is_empty() {
+        return Vec::new();
     }
-    out
+    hostile_fields(descriptor, pools, 0)
+        .into_iter()
+        .enumerate()
+        .map(|(index, (hostile_field, what, value))| {
+            let mut message = DynamicMessage::new(descriptor.clone());
+            for (field, fitting) in &baseline_fields {
+                let real = fitting[index % fitting.len()];
+                message.set_field(field, Value::String(real.to_owned()));
+            }
+            message.set_field(&hostile_field, value);
+            (what, message)
+        })
+        .collect()
 }
 
 /// The hostile values of one field, described; nested messages are filled one field at a time.
