@@ -176,13 +176,9 @@ pub fn node_error_message(error: &NodeError) -> String {
              balance, or the peer does not support splicing)"
         }
         AsyncPaymentServicesDisabled => "async payment services are not enabled on this node",
-        FeerateEstimationUpdateFailed
-        | FeerateEstimationUpdateTimeout
-        | WalletOperationTimeout
-        | TxSyncFailed
-        | TxSyncTimeout
-        | GossipUpdateFailed
-        | GossipUpdateTimeout => "the chain source is unreachable or slow; try again",
+        _ if node_error_class(error) == NodeErrorClass::ChainSourceUnavailable => {
+            "the chain source is unreachable or slow; try again"
+        }
         _ => return error.to_string(),
     };
     format!("{error} ({hint})")

@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut};
-use common::chain::{next_event, open_channel, wait_until, Chain, TestNode};
+use common::chain::{open_channel, wait_payment_succeeded, wait_until, Chain, TestNode};
 use futures_util::stream::{self, StreamExt};
 use ldk_node::bitcoin::hashes::{sha256, Hash};
 use ldk_node::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
@@ -24,7 +24,6 @@ use ldk_node::lightning_invoice::{Currency, InvoiceBuilder};
 use ldk_node::lightning_types::payment::PaymentSecret;
 use ldk_server::client::SigningService;
 use ldk_server::proto::api::*;
-use ldk_server::proto::events::event_envelope::Event;
 use prost::Message;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value,
@@ -150,23 +149,7 @@ async fn hostile_input_never_faults_the_node() {
         .await
         .invoice;
     let payment_id = alice.pay_invoice(&invoice, None).await;
-    next_event(
-        &mut events,
-        "payment after hostile input",
-        Duration::from_secs(60),
-        |event| match event {
-            Event::PaymentSuccessful(e)
-                if e.payment.as_ref().is_some_and(|p| p.id == payment_id) =>
-            {
-                Some(())
-            }
-            Event::PaymentFailed(e) if e.payment.as_ref().is_some_and(|p| p.id == payment_id) => {
-                panic!("payment after hostile input failed: {e:?}")
-            }
-            _ => None,
-        },
-    )
-    .await;
+    wait_payment_succeeded(&mut events, &payment_id).await;
     eprintln!("alice paid bob over the channel after the hostile input");
 }
 
@@ -243,12 +226,21 @@ impl RealTargets {
             ("payment_hash", variable.payment_hash),
             ("payment_hash", own_invoice.payment_hash),
             // BIP 21 amounts far beyond the supply, to the node's own address.
-            ("uri", format!("bitcoin:{own_address}?amount=184467440737.09551615")),
-            ("uri", format!("bitcoin:{own_address}?amount=21000000.00000001")),
+            (
+                "uri",
+                format!("bitcoin:{own_address}?amount=184467440737.09551615"),
+            ),
+            (
+                "uri",
+                format!("bitcoin:{own_address}?amount=21000000.00000001"),
+            ),
             ("uri", format!("bitcoin:{own_address}?amount=0.00000001")),
             (
                 "uri",
-                format!("bitcoin:{bob_address}?amount=0.0001&lightning={}", fixed.invoice),
+                format!(
+                    "bitcoin:{bob_address}?amount=0.0001&lightning={}",
+                    fixed.invoice
+                ),
             ),
         ];
         if let Ok(offer) = bob
