@@ -382,11 +382,11 @@ impl Pools {
             "18446744073709551615".into(),
             "340282366920938463463374607431768211455".into(),
             "340282366920938463463374607431768211456".into(),
+            // Socket addresses stay on loopback or fail to parse: no DNS, no traffic out.
             "127.0.0.1:1".into(),
             "[::1]:1".into(),
             "127.0.0.1:99999".into(),
             "localhost".into(),
-            "256.256.256.256:9735".into(),
             "lnbc1invalid".into(),
             "lnbcrt1pgarbage".into(),
             "lno1garbage".into(),
