@@ -1,8 +1,9 @@
 //! Hostile input, derived from the descriptor: every unary RPC of `api.LightningNode` gets
 //! random bytes and structurally valid messages with hostile values in every field, correctly
 //! signed and over TLS, against a regtest node that has a channel. No request may answer
-//! INTERNAL or UNKNOWN or an empty message, the process must survive without a panic, and
-//! afterwards the node must still follow the chain and pay over its channel.
+//! INTERNAL, UNKNOWN, UNAVAILABLE (a node fault) or an empty message, the process must
+//! survive without a panic, and afterwards the node must still follow the chain and pay over
+//! its channel.
 //!
 //! The RPC list and every message shape come from `ldk_server::proto::FILE_DESCRIPTOR_SET`, so
 //! an RPC or field added to the proto is covered without touching this test.
@@ -34,8 +35,9 @@ use tonic::{Code, Status};
 
 /// The service under test.
 const SERVICE: &str = "api.LightningNode";
-/// RPCs whose real targets would destroy the channel or the peering the test needs
-/// afterwards: they get hostile values only, never the node's real ids, addresses or channel.
+/// RPCs that, given the node's real ids, would close, splice or disconnect the channel the
+/// test pays over afterwards, or lock funds in new channels: they get hostile values only,
+/// never the node's real ids, addresses or channel. They are sent and counted like the rest.
 const DESTRUCTIVE: &[&str] = &[
     "CloseChannel",
     "ForceCloseChannel",
@@ -813,6 +815,10 @@ impl Report {
                 Outcome::Ok => None,
                 Outcome::Status(Code::Internal | Code::Unknown, message) => {
                     Some(format!("{label}: {message}"))
+                }
+                // The node runs throughout: UNAVAILABLE would mean a node fault (a panic).
+                Outcome::Status(Code::Unavailable, message) => {
+                    Some(format!("{label} while the node runs: {message}"))
                 }
                 Outcome::Status(_, message) if message.trim().is_empty() => {
                     Some(format!("{label} with an empty message"))
