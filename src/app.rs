@@ -25,6 +25,8 @@ use crate::systemd::{self, notify};
 use crate::tls::{self, TlsSettings};
 use crate::{events, server};
 
+/// How long the node may take to stop.
+const NODE_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// How long open calls and connections may take to finish once shutdown begins.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -73,12 +75,12 @@ pub async fn run(
         .as_ref()
         .map(|auth| basic_authorization(&auth.username, &auth.password));
     let gateway = Arc::new(GatewayState {
-        api_key,
         require_body_signature: config.auth.require_body_signature,
-        metrics: Arc::clone(&metrics),
         metrics_enabled: config.metrics.enabled,
         metrics_authorization: metrics_authorization.clone(),
+        ..GatewayState::new(api_key, config.limits.clone(), Arc::clone(&metrics))
     });
+    let mut faults = crate::fault::install(Arc::clone(&metrics), Arc::clone(&node_handle));
     let server_task = tokio::spawn(parts.grpc_server.track({
         let shutdown = shutdown.clone();
         async move {
@@ -169,13 +171,17 @@ pub async fn run(
                     config.metrics.poll_interval,
                     shutdown.clone(),
                 )));
-                wait_for_signal(log_file.as_deref(), &node_handle).await
+                tokio::select! {
+                    signal = wait_for_signal(log_file.as_deref(), &node_handle) => signal,
+                    reason = node_fault(&mut faults) => Err(reason),
+                }
             }
             Ok(Ok(None)) => Ok(()),
             Ok(Err(reason)) => Err(format!("the node cannot start: {reason}")),
             Err(join_error) => Err(format!("node start task failed: {join_error}")),
         },
         signal = wait_for_signal(log_file.as_deref(), &node_handle) => signal,
+        reason = node_fault(&mut faults) => Err(reason),
     };
 
     tracing::info!("shutting down");
@@ -254,6 +260,14 @@ fn load_api_key(source: &ApiKeySource) -> Result<ApiKey, String> {
     }
 }
 
+/// Completes with the reason once a panic has marked the node faulted.
+async fn node_fault(faults: &mut watch::Receiver<Option<String>>) -> String {
+    match faults.wait_for(Option::is_some).await {
+        Ok(reason) => format!("node fault: {}", reason.as_deref().unwrap_or("a panic")),
+        Err(_) => std::future::pending().await,
+    }
+}
+
 async fn wait_for(mut shutdown: watch::Receiver<bool>) {
     crate::shutdown::requested(&mut shutdown).await;
 }
@@ -298,12 +312,18 @@ fn reload(log_file: Option<&RotatingFile>, node: &NodeHandle) {
     }
 }
 
+/// Stops the node (it persists its state), giving up after [`NODE_STOP_TIMEOUT`]: after a
+/// fault a poisoned lock may keep `stop` from returning, and the process must still end.
 async fn stop_node(node: Arc<ldk_node::Node>) {
-    let stopped = tokio::task::spawn_blocking(move || node.stop()).await;
-    match stopped {
-        Ok(Ok(())) => tracing::info!("node stopped"),
-        Ok(Err(error)) => tracing::error!(%error, "stopping the node failed"),
-        Err(error) => tracing::error!(%error, "the node stop task failed"),
+    let stopped = tokio::task::spawn_blocking(move || node.stop());
+    match tokio::time::timeout(NODE_STOP_TIMEOUT, stopped).await {
+        Ok(Ok(Ok(()))) => tracing::info!("node stopped"),
+        Ok(Ok(Err(error))) => tracing::error!(%error, "stopping the node failed"),
+        Ok(Err(error)) => tracing::error!(%error, "the node stop task failed"),
+        Err(_) => tracing::error!(
+            timeout_secs = NODE_STOP_TIMEOUT.as_secs(),
+            "the node did not stop in time; exiting without waiting for it"
+        ),
     }
 }
 

@@ -88,9 +88,13 @@ pub enum AuthError {
     BodyNotSigned,
 }
 
+/// The `reason` label of requests refused because their source address failed too often.
+pub const THROTTLED_REASON: &str = "throttled";
+
 impl AuthError {
     /// Every [`AuthError::reason`], for metrics to start each at zero.
-    pub const REASONS: [&'static str; 5] = [
+    pub const REASONS: [&'static str; 6] = [
+        THROTTLED_REASON,
         "missing",
         "malformed",
         "expired",
@@ -110,7 +114,55 @@ impl AuthError {
     }
 }
 
-/// Checks an `x-auth` value against the raw request body.
+/// A parsed `x-auth` value: the client's timestamp and its HMAC tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// Unix seconds the client signed.
+    pub timestamp: u64,
+    signature: [u8; 32],
+}
+
+/// What the `x-auth` header alone establishes, before any byte of the body is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderCheck {
+    /// The signature is the timestamp-only form and it is valid: the caller is authenticated.
+    Authenticated,
+    /// Well-formed and fresh, but not the timestamp-only form: the tag can only be checked
+    /// against the body (see [`verify_body`]).
+    NeedsBody(Credentials),
+}
+
+/// Checks everything the header can prove without the body: presence, format, the clock
+/// window and, for the timestamp-only form, the HMAC itself.
+pub fn check_header(
+    key: &ApiKey,
+    header: Option<&[u8]>,
+    now: u64,
+    require_body_signature: bool,
+) -> Result<HeaderCheck, AuthError> {
+    let credentials = parse_header(header.ok_or(AuthError::Missing)?)?;
+    if now.abs_diff(credentials.timestamp) > MAX_CLOCK_SKEW_SECS {
+        return Err(AuthError::Expired);
+    }
+    let timestamp_only = mac_for(key, credentials.timestamp, None)
+        .verify_slice(&credentials.signature)
+        .is_ok();
+    match (timestamp_only, require_body_signature) {
+        (true, true) => Err(AuthError::BodyNotSigned),
+        (true, false) => Ok(HeaderCheck::Authenticated),
+        (false, _) => Ok(HeaderCheck::NeedsBody(credentials)),
+    }
+}
+
+/// Checks a tag that [`check_header`] could not settle against the raw request body.
+pub fn verify_body(key: &ApiKey, credentials: &Credentials, body: &[u8]) -> Result<(), AuthError> {
+    mac_for(key, credentials.timestamp, Some(body))
+        .verify_slice(&credentials.signature)
+        .map_err(|_| AuthError::BadSignature)
+}
+
+/// Checks an `x-auth` value against the raw request body: [`check_header`], then, where the
+/// header cannot settle it, [`verify_body`].
 pub fn verify(
     key: &ApiKey,
     header: Option<&[u8]>,
@@ -118,28 +170,10 @@ pub fn verify(
     now: u64,
     require_body_signature: bool,
 ) -> Result<(), AuthError> {
-    let header = header.ok_or(AuthError::Missing)?;
-    let (timestamp, signature) = parse_header(header)?;
-    if now.abs_diff(timestamp) > MAX_CLOCK_SKEW_SECS {
-        return Err(AuthError::Expired);
+    match check_header(key, header, now, require_body_signature)? {
+        HeaderCheck::Authenticated => Ok(()),
+        HeaderCheck::NeedsBody(credentials) => verify_body(key, &credentials, body),
     }
-    if mac_for(key, timestamp, Some(body))
-        .verify_slice(&signature)
-        .is_ok()
-    {
-        return Ok(());
-    }
-    if mac_for(key, timestamp, None)
-        .verify_slice(&signature)
-        .is_ok()
-    {
-        return if require_body_signature {
-            Err(AuthError::BodyNotSigned)
-        } else {
-            Ok(())
-        };
-    }
-    Err(AuthError::BadSignature)
 }
 
 /// Builds an `x-auth` value; with `body` the signature covers the request body too.
@@ -167,16 +201,21 @@ fn mac_for(key: &ApiKey, timestamp: u64, body: Option<&[u8]>) -> HmacSha256 {
     mac
 }
 
-fn parse_header(header: &[u8]) -> Result<(u64, Vec<u8>), AuthError> {
+/// Parses `HMAC <unix seconds>:<64 hex digits>`.
+pub fn parse_header(header: &[u8]) -> Result<Credentials, AuthError> {
     let text = std::str::from_utf8(header).map_err(|_| AuthError::Malformed)?;
     let rest = text.strip_prefix("HMAC ").ok_or(AuthError::Malformed)?;
     let (timestamp, signature) = rest.split_once(':').ok_or(AuthError::Malformed)?;
-    let timestamp = timestamp.parse::<u64>().map_err(|_| AuthError::Malformed)?;
-    let signature = hex::decode(signature).map_err(|_| AuthError::Malformed)?;
-    if signature.len() != 32 {
+    if timestamp.is_empty() || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AuthError::Malformed);
     }
-    Ok((timestamp, signature))
+    let timestamp = timestamp.parse::<u64>().map_err(|_| AuthError::Malformed)?;
+    let mut tag = [0u8; 32];
+    hex::decode_to_slice(signature, &mut tag).map_err(|_| AuthError::Malformed)?;
+    Ok(Credentials {
+        timestamp,
+        signature: tag,
+    })
 }
 
 #[cfg(test)]
@@ -267,6 +306,32 @@ mod tests {
             );
         }
         assert_eq!(verify(&key(), None, b"", 1, false), Err(AuthError::Missing));
+    }
+
+    #[test]
+    fn the_header_alone_settles_the_timestamp_only_form() {
+        let now = 1_000;
+        let timestamp_only = sign(&key(), now, None);
+        assert_eq!(
+            check_header(&key(), Some(timestamp_only.as_bytes()), now, false),
+            Ok(HeaderCheck::Authenticated)
+        );
+        let body_form = sign(&key(), now, Some(b"body"));
+        let Ok(HeaderCheck::NeedsBody(credentials)) =
+            check_header(&key(), Some(body_form.as_bytes()), now, false)
+        else {
+            panic!("the body form needs the body");
+        };
+        assert_eq!(verify_body(&key(), &credentials, b"body"), Ok(()));
+        assert_eq!(
+            verify_body(&key(), &credentials, b"other"),
+            Err(AuthError::BadSignature)
+        );
+        let signed_plus = format!("HMAC +{now}:{}", "00".repeat(32));
+        assert_eq!(
+            check_header(&key(), Some(signed_plus.as_bytes()), now, false),
+            Err(AuthError::Malformed)
+        );
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod cli;
 mod error;
 mod file;
 mod layers;
+mod limits;
 mod resolve;
 mod secrets;
 mod types;
@@ -41,6 +42,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub use error::{ConfigError, LoadError, EX_CONFIG};
+pub use limits::Limits;
 pub use resolve::network_dir_name;
 pub use secrets::{
     CREDENTIAL_API_KEY, CREDENTIAL_BITCOIND_RPC_PASSWORD, CREDENTIAL_METRICS_PASSWORD,

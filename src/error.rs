@@ -68,24 +68,37 @@ impl From<ApiError> for Status {
 
 impl From<NodeError> for ApiError {
     fn from(error: NodeError) -> Self {
-        let message = error.to_string();
+        let message = node_error_message(&error);
         match node_error_class(&error) {
             NodeErrorClass::InvalidRequest => Self::InvalidArgument(message),
-            NodeErrorClass::Lightning => Self::Lightning(message),
+            NodeErrorClass::Precondition => Self::Lightning(message),
             NodeErrorClass::NotRunning => Self::Unavailable(format!("node not running: {message}")),
+            NodeErrorClass::ChainSourceUnavailable => Self::Unavailable(message),
             NodeErrorClass::Internal => Self::Internal(message),
         }
     }
 }
 
-enum NodeErrorClass {
+/// What a failed ldk-node call says about who can fix it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeErrorClass {
+    /// The request was wrong: INVALID_ARGUMENT.
     InvalidRequest,
-    Lightning,
+    /// The request was fine but the node's state, its funds, its peers, the network or its
+    /// configuration do not allow it now: FAILED_PRECONDITION.
+    Precondition,
+    /// The node is not running: UNAVAILABLE.
     NotRunning,
+    /// The chain source did not answer in time: UNAVAILABLE (retry later).
+    ChainSourceUnavailable,
+    /// A fault of the server or its environment (persistence, signing, the wallet's own
+    /// bookkeeping): INTERNAL.
     Internal,
 }
 
-fn node_error_class(error: &NodeError) -> NodeErrorClass {
+/// Classifies every ldk-node 0.7.1 error. The match is exhaustive on purpose: a new variant
+/// in a later ldk-node must be classified here before the server builds.
+pub fn node_error_class(error: &NodeError) -> NodeErrorClass {
     use NodeError::*;
     match error {
         InvalidAddress
@@ -109,29 +122,117 @@ fn node_error_class(error: &NodeError) -> NodeErrorClass {
         | InvalidNodeAlias
         | InvalidDateTime
         | InvalidFeeRate
+        | InvalidCustomTlvs
         | UriParameterParsingFailed
-        | InvalidBlindedPaths
-        | AsyncPaymentServicesDisabled => NodeErrorClass::InvalidRequest,
-        ConnectionFailed
+        | InvalidBlindedPaths => NodeErrorClass::InvalidRequest,
+        OnchainTxCreationFailed
+        | ConnectionFailed
         | InvoiceCreationFailed
         | InvoiceRequestCreationFailed
         | OfferCreationFailed
         | RefundCreationFailed
         | PaymentSendingFailed
-        | InvalidCustomTlvs
         | ProbeSendingFailed
         | ChannelCreationFailed
         | ChannelClosingFailed
         | ChannelSplicingFailed
         | ChannelConfigUpdateFailed
+        | LiquidityRequestFailed
         | DuplicatePayment
-        | InsufficientFunds
         | UnsupportedCurrency
-        | LiquidityFeeTooHigh => NodeErrorClass::Lightning,
+        | InsufficientFunds
+        | LiquiditySourceUnavailable
+        | LiquidityFeeTooHigh
+        | AsyncPaymentServicesDisabled => NodeErrorClass::Precondition,
         NotRunning => NodeErrorClass::NotRunning,
-        _ => NodeErrorClass::Internal,
+        FeerateEstimationUpdateFailed
+        | FeerateEstimationUpdateTimeout
+        | WalletOperationTimeout
+        | TxSyncFailed
+        | TxSyncTimeout
+        | GossipUpdateFailed
+        | GossipUpdateTimeout => NodeErrorClass::ChainSourceUnavailable,
+        AlreadyRunning | PersistenceFailed | WalletOperationFailed | OnchainTxSigningFailed => {
+            NodeErrorClass::Internal
+        }
     }
+}
+
+/// ldk-node's own text, with what the operator can do where ldk-node's text does not say.
+pub fn node_error_message(error: &NodeError) -> String {
+    use NodeError::*;
+    let hint = match error {
+        LiquiditySourceUnavailable => {
+            "no LSPS2 liquidity provider is configured: JIT channels need the \
+             [liquidity.lsps2_client] table (node_pubkey, address) in the configuration"
+        }
+        OnchainTxCreationFailed => {
+            "the wallet cannot build the transaction (e.g. what is left after fees is below \
+             the dust limit)"
+        }
+        ConnectionFailed => "the peer could not be reached or closed the connection",
+        ChannelSplicingFailed => {
+            "the channel cannot be spliced now (not ready, not enough confirmed coins or \
+             balance, or the peer does not support splicing)"
+        }
+        AsyncPaymentServicesDisabled => "async payment services are not enabled on this node",
+        _ if node_error_class(error) == NodeErrorClass::ChainSourceUnavailable => {
+            "the chain source is unreachable or slow; try again"
+        }
+        _ => return error.to_string(),
+    };
+    format!("{error} ({hint})")
 }
 
 /// Result alias used by every RPC handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn funds_dust_and_missing_lsp_are_preconditions() {
+        for error in [
+            NodeError::InsufficientFunds,
+            NodeError::OnchainTxCreationFailed,
+            NodeError::LiquiditySourceUnavailable,
+            NodeError::ConnectionFailed,
+        ] {
+            assert_eq!(
+                ApiError::from(error).code(),
+                Code::FailedPrecondition,
+                "{error:?}"
+            );
+        }
+        let message = ApiError::from(NodeError::LiquiditySourceUnavailable).to_string();
+        assert!(message.contains("[liquidity.lsps2_client]"), "{message}");
+    }
+
+    #[test]
+    fn request_faults_chain_outages_and_our_faults() {
+        assert_eq!(
+            ApiError::from(NodeError::InvalidCustomTlvs).code(),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            ApiError::from(NodeError::InvalidUri).code(),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            ApiError::from(NodeError::NotRunning).code(),
+            Code::Unavailable
+        );
+        let sync = ApiError::from(NodeError::TxSyncTimeout);
+        assert_eq!(sync.code(), Code::Unavailable);
+        assert!(sync.to_string().contains("try again"), "{sync}");
+        assert_eq!(
+            ApiError::from(NodeError::PersistenceFailed).code(),
+            Code::Internal
+        );
+        assert_eq!(
+            ApiError::from(NodeError::InsufficientFunds).to_string(),
+            NodeError::InsufficientFunds.to_string()
+        );
+    }
+}

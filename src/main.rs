@@ -50,6 +50,8 @@ fn run(config: Config, log_file: Option<Arc<RotatingFile>>) -> Result<(), String
         bounding = dropped.bounding,
         "dropped every capability; no-new-privs set"
     );
+    let open_files = ldk_server::process_settings::apply();
+    tracing::debug!(?open_files, "open-file limit");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

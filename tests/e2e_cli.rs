@@ -910,7 +910,7 @@ async fn cli_onchain_peers_channel_and_payments() {
     assert_eq!(failed["direction"], "INBOUND");
     bob_events.stop();
 
-    // JIT channels need an LSP; this node has none.
+    // JIT channels need an LSP; this node has none, and the error says which table to add.
     for args in [
         &["bolt11-receive-via-jit-channel", "50000sat", "-d", "jit"][..],
         &[
@@ -919,8 +919,8 @@ async fn cli_onchain_peers_channel_and_payments() {
             "jit",
         ][..],
     ] {
-        let message = alice.fails(args, 7, "error: INTERNAL: ");
-        assert!(message.contains("liquidity source"), "{message}");
+        let message = alice.fails(args, 5, "error: FAILED_PRECONDITION: ");
+        assert!(message.contains("[liquidity.lsps2_client]"), "{message}");
     }
 
     // Lightning failures: exit code 5 and FAILED_PRECONDITION.

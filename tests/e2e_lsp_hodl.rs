@@ -192,10 +192,10 @@ async fn jit_channel_through_our_own_lsp() {
         status.code(),
         status.message()
     );
-    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     assert!(
-        status.message().contains("liquidity source"),
-        "unclear error: {status:?}"
+        status.message().contains("[liquidity.lsps2_client]"),
+        "the error must name the config table: {status:?}"
     );
     let status = payer
         .rpc()
@@ -208,8 +208,11 @@ async fn jit_channel_through_our_own_lsp() {
         )
         .await
         .expect_err("variable JIT invoice without an LSP");
-    assert_eq!(status.code(), Code::Internal, "{status:?}");
-    assert!(status.message().contains("liquidity source"), "{status:?}");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("[liquidity.lsps2_client]"),
+        "{status:?}"
+    );
     // A zero amount is refused before the LSP is asked.
     let status = client
         .rpc()

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::chain::{
-    metric_value, next_channel_state, next_event, open_channel, wait_until, Chain, TestNode,
+    metric_value, next_channel_state, next_event, open_channel, wait_payment_succeeded, wait_until,
+    Chain, TestNode,
 };
 use ldk_server::proto::api::*;
 use ldk_server::proto::events::event_envelope::Event;
@@ -14,29 +15,6 @@ use ldk_server::proto::events::ChannelState;
 use ldk_server::proto::types::{self, payment_kind, PaymentStatus};
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
-
-async fn wait_payment_succeeded(
-    stream: &mut tonic::Streaming<ldk_server::proto::events::EventEnvelope>,
-    payment_id: &str,
-) {
-    next_event(
-        stream,
-        &format!("PaymentSuccessful {payment_id}"),
-        EVENT_TIMEOUT,
-        |event| match event {
-            Event::PaymentSuccessful(e)
-                if e.payment.as_ref().is_some_and(|p| p.id == payment_id) =>
-            {
-                Some(())
-            }
-            Event::PaymentFailed(e) if e.payment.as_ref().is_some_and(|p| p.id == payment_id) => {
-                panic!("payment {payment_id} failed: {e:?}")
-            }
-            _ => None,
-        },
-    )
-    .await
-}
 
 async fn wait_all_succeeded(
     stream: &mut tonic::Streaming<ldk_server::proto::events::EventEnvelope>,

@@ -1,7 +1,10 @@
 //! BOLT 11 RPCs: receive (fixed, variable, for a hash, via a JIT channel), claim/fail held
 //! payments, send.
 
+use ldk_node::NodeError;
+
 use super::ApiContext;
+use crate::convert::bounds::{self, Unit};
 use crate::convert::parse;
 use crate::convert::payments::{payment_hash_hex, payment_id_hex, payment_to_proto};
 use crate::error::{ApiError, ApiResult};
@@ -25,9 +28,11 @@ pub async fn receive(
 ) -> ApiResult<Bolt11ReceiveResponse> {
     let description = parse::bolt11_description("description", request.description.as_ref())?;
     let expiry = expiry_or_default(request.expiry_secs);
+    let amount_msat =
+        bounds::optional_positive_amount("amount_msat", request.amount_msat, Unit::Msat)?;
     ctx.blocking(move |node| {
         let payments = node.bolt11_payment();
-        let invoice = match request.amount_msat {
+        let invoice = match amount_msat {
             Some(amount) => payments.receive(amount, &description, expiry)?,
             None => payments.receive_variable_amount(&description, expiry)?,
         };
@@ -51,9 +56,11 @@ pub async fn receive_for_hash(
     let description = parse::bolt11_description("description", request.description.as_ref())?;
     let payment_hash = parse::payment_hash("payment_hash", &request.payment_hash)?;
     let expiry = expiry_or_default(request.expiry_secs);
+    let amount_msat =
+        bounds::optional_positive_amount("amount_msat", request.amount_msat, Unit::Msat)?;
     ctx.blocking(move |node| {
         let payments = node.bolt11_payment();
-        let invoice = match request.amount_msat {
+        let invoice = match amount_msat {
             Some(amount) => {
                 payments.receive_for_hash(amount, &description, expiry, payment_hash)?
             }
@@ -83,13 +90,33 @@ pub async fn claim_for_hash(
         }
     }
     // Without an amount, accept whatever is claimable (ldk-node checks a lower bound only).
-    let claimable = request.claimable_amount_msat.unwrap_or(u64::MAX);
+    let claimable = bounds::optional_within_supply(
+        "claimable_amount_msat",
+        request.claimable_amount_msat,
+        Unit::Msat,
+    )?
+    .unwrap_or(u64::MAX);
     ctx.blocking(move |node| {
         node.bolt11_payment()
-            .claim_for_hash(hash_of_preimage, claimable, preimage)?;
+            .claim_for_hash(hash_of_preimage, claimable, preimage)
+            .map_err(held_payment_error)?;
         Ok(Bolt11ClaimForHashResponse {})
     })
     .await
+}
+
+/// The errors of claiming or failing a held payment, in the request's terms.
+fn held_payment_error(error: NodeError) -> ApiError {
+    match error {
+        NodeError::InvalidPaymentHash => ApiError::invalid(
+            "`payment_hash`: no payment is registered for this hash (Bolt11ReceiveForHash \
+             registers one)",
+        ),
+        NodeError::InvalidAmount => ApiError::invalid(
+            "`claimable_amount_msat` is below the amount of the payment's invoice",
+        ),
+        other => other.into(),
+    }
 }
 
 /// Bolt11FailForHash: fails a held payment back to the payer.
@@ -103,7 +130,9 @@ pub async fn fail_for_hash(
     let payment_hash = parse::payment_hash("payment_hash", &request.payment_hash)?;
     let failed = ctx
         .blocking(move |node| {
-            node.bolt11_payment().fail_for_hash(payment_hash)?;
+            node.bolt11_payment()
+                .fail_for_hash(payment_hash)
+                .map_err(held_payment_error)?;
             let payment_id = ldk_node::lightning::ln::channelmanager::PaymentId(payment_hash.0);
             Ok(node.payment(&payment_id).as_ref().map(payment_to_proto))
         })
@@ -123,9 +152,12 @@ pub async fn receive_via_jit_channel(
 ) -> ApiResult<Bolt11ReceiveViaJitChannelResponse> {
     let description = parse::bolt11_description("description", request.description.as_ref())?;
     let expiry = expiry_or_default(request.expiry_secs);
-    if request.amount_msat == 0 {
-        return Err(ApiError::invalid("`amount_msat` must be greater than 0"));
-    }
+    bounds::positive_amount("amount_msat", request.amount_msat, Unit::Msat)?;
+    bounds::optional_within_supply(
+        "max_total_lsp_fee_limit_msat",
+        request.max_total_lsp_fee_limit_msat,
+        Unit::Msat,
+    )?;
     ctx.blocking(move |node| {
         let invoice = node.bolt11_payment().receive_via_jit_channel(
             request.amount_msat,
@@ -162,13 +194,38 @@ pub async fn receive_variable_amount_via_jit_channel(
     .await
 }
 
-/// Bolt11Send: pays an invoice; `amount_msat` is required for (and only for) zero-amount ones.
+/// Bolt11Send: pays an invoice; `amount_msat` is required for zero-amount ones and may pay
+/// more than a fixed-amount one asks.
 pub async fn send(ctx: &ApiContext, request: Bolt11SendRequest) -> ApiResult<Bolt11SendResponse> {
-    let invoice = parse::bolt11_invoice("invoice", &request.invoice)?;
+    let invoice = parse::payable_bolt11_invoice("invoice", &request.invoice, ctx.network)?;
     let route = parse::route_parameters(request.route_parameters)?;
+    let amount_msat =
+        bounds::optional_positive_amount("amount_msat", request.amount_msat, Unit::Msat)?;
+    let paid_msat = match (amount_msat, invoice.amount_milli_satoshis()) {
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "missing required field `amount_msat`: the invoice has no amount",
+            ))
+        }
+        (Some(amount), Some(asked)) if amount < asked => {
+            return Err(ApiError::bad_field(
+                "amount_msat",
+                format!("{amount} msat is less than the {asked} msat the invoice asks for"),
+            ))
+        }
+        (Some(amount), _) | (None, Some(amount)) => amount,
+    };
+    bounds::within_supply("invoice", paid_msat, Unit::Msat)?;
+    parse::check_amount_and_fee_cap("amount_msat", paid_msat, route.as_ref())?;
+    if invoice.is_expired() {
+        return Err(ApiError::Lightning(format!(
+            "the invoice expired {} s after its creation",
+            invoice.expiry_time().as_secs()
+        )));
+    }
     ctx.blocking(move |node| {
         let payments = node.bolt11_payment();
-        let payment_id = match request.amount_msat {
+        let payment_id = match amount_msat {
             Some(amount) => payments.send_using_amount(&invoice, amount, route)?,
             None => payments.send(&invoice, route)?,
         };

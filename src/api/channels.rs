@@ -4,6 +4,7 @@ use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::UserChannelId;
 
 use super::ApiContext;
+use crate::convert::bounds::{self, Unit, MAX_FREE_TEXT_BYTES};
 use crate::convert::{channels, parse};
 use crate::error::{ApiError, ApiResult};
 use crate::proto::api::*;
@@ -15,11 +16,8 @@ pub async fn open(ctx: &ApiContext, request: OpenChannelRequest) -> ApiResult<Op
     let address = parse::socket_address("address", &request.address)?;
     let amount_sats =
         match request.amount {
-            Some(Amount::ChannelAmountSats(sats)) if sats > 0 => sats,
-            Some(Amount::ChannelAmountSats(_)) => {
-                return Err(ApiError::invalid(
-                    "`channel_amount_sats` must be greater than 0",
-                ))
+            Some(Amount::ChannelAmountSats(sats)) => {
+                bounds::positive_amount("channel_amount_sats", sats, Unit::Sat)?
             }
             Some(Amount::AllFunds(_)) => return Err(ApiError::invalid(
                 "`all_funds` is not supported: ldk-node 0.7 cannot fund a channel with the whole \
@@ -38,7 +36,11 @@ pub async fn open(ctx: &ApiContext, request: OpenChannelRequest) -> ApiResult<Op
         .map(|c| parse::channel_config("channel_config", c))
         .transpose()?;
     let push = request.push_to_counterparty_msat;
+    if let Some(push_msat) = push {
+        check_push_within_channel(push_msat, amount_sats)?;
+    }
     ctx.blocking(move |node| {
+        super::peers::not_this_node("node_pubkey", node, node_id)?;
         let user_channel_id = if request.announce_channel {
             node.open_announced_channel(node_id, address, amount_sats, push, channel_config)?
         } else {
@@ -49,6 +51,21 @@ pub async fn open(ctx: &ApiContext, request: OpenChannelRequest) -> ApiResult<Op
         })
     })
     .await
+}
+
+/// The amount pushed to the peer at opening comes out of the channel: it cannot exceed it.
+fn check_push_within_channel(push_msat: u64, channel_amount_sats: u64) -> ApiResult<()> {
+    let channel_msat = channel_amount_sats.saturating_mul(1_000);
+    if push_msat > channel_msat {
+        return Err(ApiError::bad_field(
+            "push_to_counterparty_msat",
+            format!(
+                "{push_msat} msat is more than the channel holds ({channel_msat} msat = \
+                 `channel_amount_sats` × 1000)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn channel_ref(user_channel_id: &str, counterparty: &str) -> ApiResult<(UserChannelId, PublicKey)> {
@@ -84,11 +101,8 @@ pub async fn splice_in(ctx: &ApiContext, request: SpliceInRequest) -> ApiResult<
         channel_ref(&request.user_channel_id, &request.counterparty_node_id)?;
     let amount_sats =
         match request.amount {
-            Some(Amount::SpliceAmountSats(sats)) if sats > 0 => sats,
-            Some(Amount::SpliceAmountSats(_)) => {
-                return Err(ApiError::invalid(
-                    "`splice_amount_sats` must be greater than 0",
-                ))
+            Some(Amount::SpliceAmountSats(sats)) => {
+                bounds::positive_amount("splice_amount_sats", sats, Unit::Sat)?
             }
             Some(Amount::AllFunds(_)) => return Err(ApiError::invalid(
                 "`all_funds` is not supported: ldk-node 0.7 cannot splice in the whole wallet; \
@@ -97,7 +111,14 @@ pub async fn splice_in(ctx: &ApiContext, request: SpliceInRequest) -> ApiResult<
             None => return Err(ApiError::missing_field("splice_amount_sats")),
         };
     ctx.blocking(move |node| {
-        find_channel(node, &channel, counterparty)?;
+        let details = find_channel(node, &channel, counterparty)?;
+        bounds::checked_sum(
+            &[
+                ("channel value", details.channel_value_sats),
+                ("splice_amount_sats", amount_sats),
+            ],
+            Unit::Sat,
+        )?;
         node.splice_in(&channel, counterparty, amount_sats)?;
         Ok(SpliceInResponse {})
     })
@@ -111,23 +132,31 @@ pub async fn splice_out(
 ) -> ApiResult<SpliceOutResponse> {
     let (channel, counterparty) =
         channel_ref(&request.user_channel_id, &request.counterparty_node_id)?;
-    if request.splice_amount_sats == 0 {
-        return Err(ApiError::invalid(
-            "`splice_amount_sats` must be greater than 0",
-        ));
-    }
+    let amount_sats =
+        bounds::positive_amount("splice_amount_sats", request.splice_amount_sats, Unit::Sat)?;
     let address = request
         .address
         .as_deref()
         .map(|address| parse::onchain_address("address", address, ctx.network))
         .transpose()?;
+    if let Some(address) = &address {
+        bounds::above_dust("splice_amount_sats", amount_sats, &address.script_pubkey())?;
+    }
     ctx.blocking(move |node| {
-        find_channel(node, &channel, counterparty)?;
+        let details = find_channel(node, &channel, counterparty)?;
+        let outbound_sats = details.outbound_capacity_msat / 1_000;
+        if amount_sats > outbound_sats {
+            return Err(ApiError::Lightning(format!(
+                "`splice_amount_sats` {amount_sats} sat is more than the channel's outbound \
+                 capacity ({outbound_sats} sat)"
+            )));
+        }
         let address = match address {
             Some(address) => address,
             None => node.onchain_payment().new_address()?,
         };
-        node.splice_out(&channel, counterparty, &address, request.splice_amount_sats)?;
+        bounds::above_dust("splice_amount_sats", amount_sats, &address.script_pubkey())?;
+        node.splice_out(&channel, counterparty, &address, amount_sats)?;
         Ok(SpliceOutResponse {
             address: address.to_string(),
         })
@@ -145,6 +174,8 @@ pub async fn update_config(
     let update = request
         .channel_config
         .ok_or_else(|| ApiError::missing_field("channel_config"))?;
+    // Every set field is checked now, before the channel is looked up.
+    parse::channel_config("channel_config", &update)?;
     ctx.blocking(move |node| {
         let current = find_channel(node, &channel, counterparty)?;
         let config = parse::apply_channel_config_update("channel_config", current.config, &update)?;
@@ -176,9 +207,14 @@ pub async fn force_close(
 ) -> ApiResult<ForceCloseChannelResponse> {
     let (channel, counterparty) =
         channel_ref(&request.user_channel_id, &request.counterparty_node_id)?;
+    let reason = bounds::optional_text_at_most(
+        "force_close_reason",
+        request.force_close_reason,
+        MAX_FREE_TEXT_BYTES,
+    )?;
     ctx.blocking(move |node| {
         find_channel(node, &channel, counterparty)?;
-        node.force_close_channel(&channel, counterparty, request.force_close_reason)?;
+        node.force_close_channel(&channel, counterparty, reason)?;
         Ok(ForceCloseChannelResponse {})
     })
     .await
@@ -197,4 +233,22 @@ pub async fn list(
             .map(channels::channel_to_proto)
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_cannot_exceed_the_channel() {
+        assert!(check_push_within_channel(0, 1).is_ok());
+        assert!(check_push_within_channel(1_000_000, 1_000).is_ok());
+        let error = check_push_within_channel(1_000_001, 1_000).unwrap_err();
+        assert_eq!(error.code(), tonic::Code::InvalidArgument);
+        assert!(
+            error.to_string().contains("`push_to_counterparty_msat`"),
+            "{error}"
+        );
+        assert!(check_push_within_channel(u64::MAX, bounds::MAX_MONEY_SATS).is_err());
+    }
 }

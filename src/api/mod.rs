@@ -63,9 +63,19 @@ impl ApiContext {
         F: FnOnce(&Node) -> ApiResult<T> + Send + 'static,
     {
         let node = self.node()?;
-        tokio::task::spawn_blocking(move || work(&node))
-            .await
-            .map_err(|error| ApiError::internal(format!("request task failed: {error}")))?
+        let method = crate::fault::current_rpc();
+        let outcome = tokio::task::spawn_blocking(move || {
+            crate::fault::on_blocking_thread(method, || work(&node))
+        })
+        .await;
+        match outcome {
+            Ok(result) => result,
+            // The panic hook has marked the node faulted; the server is stopping.
+            Err(error) if error.is_panic() => Err(self.node().err().unwrap_or_else(|| {
+                ApiError::Unavailable("node fault: a panic in an ldk-node call".to_owned())
+            })),
+            Err(error) => Err(ApiError::internal(format!("request task failed: {error}"))),
+        }
     }
 
     /// Runs blocking store work off the reactor.
@@ -123,7 +133,9 @@ macro_rules! lightning_node_service {
                     &self,
                     request: Request<$request>,
                 ) -> Result<Response<$response>, Status> {
-                    respond($handler(&self.ctx, request.into_inner()).await)
+                    let method = rpc_method_name(stringify!($request));
+                    let handler = $handler(&self.ctx, request.into_inner());
+                    respond(crate::fault::rpc_scope(method, handler).await)
                 }
             )*
 

@@ -1,6 +1,7 @@
 //! On-chain wallet RPCs: OnchainReceive, OnchainSend.
 
 use super::ApiContext;
+use crate::convert::bounds::{self, Unit};
 use crate::convert::parse;
 use crate::error::{ApiError, ApiResult};
 use crate::proto::api::onchain_send_request::Amount;
@@ -20,12 +21,20 @@ pub async fn receive(
 }
 
 /// OnchainSend: an amount, or everything spendable (keeping anchor reserves), to an address.
+///
+/// The amount must lie between the address's dust limit and 21,000,000 BTC: BDK's coin
+/// selection panics on amounts it cannot add up (while holding the wallet lock), and refuses
+/// dust with an error that says nothing about the amount.
 pub async fn send(ctx: &ApiContext, request: OnchainSendRequest) -> ApiResult<OnchainSendResponse> {
     let address = parse::onchain_address("address", &request.address, ctx.network)?;
     let fee_rate = parse::fee_rate_sat_per_vb("fee_rate_sat_per_vb", request.fee_rate_sat_per_vb)?;
     let amount = request
         .amount
         .ok_or_else(|| ApiError::missing_field("amount_sats or all_funds"))?;
+    if let Amount::AmountSats(sats) = amount {
+        bounds::positive_amount("amount_sats", sats, Unit::Sat)?;
+        bounds::above_dust("amount_sats", sats, &address.script_pubkey())?;
+    }
     ctx.blocking(move |node| {
         let wallet = node.onchain_payment();
         let txid = match amount {

@@ -26,8 +26,9 @@ pub async fn list(
     ctx: &ApiContext,
     request: ListPaymentsRequest,
 ) -> ApiResult<ListPaymentsResponse> {
+    let page_token = parse::page_token("page_token", request.page_token)?;
     ctx.with_store(move |store| {
-        let page = store.list_payments(request.page_token)?;
+        let page = store.list_payments(page_token)?;
         Ok(ListPaymentsResponse {
             payments: page.items,
             next_page_token: page.next_page_token,
@@ -41,8 +42,9 @@ pub async fn list_forwarded(
     ctx: &ApiContext,
     request: ListForwardedPaymentsRequest,
 ) -> ApiResult<ListForwardedPaymentsResponse> {
+    let page_token = parse::page_token("page_token", request.page_token)?;
     ctx.with_store(move |store| {
-        let page = store.list_forwarded_payments(request.page_token)?;
+        let page = store.list_forwarded_payments(page_token)?;
         Ok(ListForwardedPaymentsResponse {
             forwarded_payments: page.items,
             next_page_token: page.next_page_token,

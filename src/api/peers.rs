@@ -2,7 +2,7 @@
 
 use super::ApiContext;
 use crate::convert::{parse, peers};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::proto::api::*;
 
 /// ConnectPeer: connects (and optionally remembers) a peer.
@@ -13,6 +13,7 @@ pub async fn connect(
     let node_id = parse::public_key("node_pubkey", &request.node_pubkey)?;
     let address = parse::socket_address("address", &request.address)?;
     ctx.blocking(move |node| {
+        not_this_node("node_pubkey", node, node_id)?;
         node.connect(node_id, address, request.persist)?;
         Ok(ConnectPeerResponse {})
     })
@@ -30,6 +31,19 @@ pub async fn disconnect(
         Ok(DisconnectPeerResponse {})
     })
     .await
+}
+
+/// INVALID_ARGUMENT when `node_id` (the request field `field`) is this node's own id: a node
+/// cannot be its own peer, and dialling itself only times out.
+pub fn not_this_node(
+    field: &str,
+    node: &ldk_node::Node,
+    node_id: ldk_node::bitcoin::secp256k1::PublicKey,
+) -> ApiResult<()> {
+    if node.node_id() == node_id {
+        return Err(ApiError::bad_field(field, "this is the node's own id"));
+    }
+    Ok(())
 }
 
 /// ListPeers: connected and persisted peers.

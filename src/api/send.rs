@@ -1,6 +1,7 @@
 //! Sending without an invoice: SpontaneousSend (keysend) and UnifiedSend (BIP 21 URIs).
 
 use super::ApiContext;
+use crate::convert::bounds::{self, Unit};
 use crate::convert::parse;
 use crate::convert::payments::{self, payment_id_hex};
 use crate::error::{ApiError, ApiResult};
@@ -19,11 +20,10 @@ pub async fn spontaneous_send(
         .as_deref()
         .map(|preimage| parse::payment_preimage("preimage", preimage))
         .transpose()?;
-    if request.amount_msat == 0 {
-        return Err(ApiError::invalid("`amount_msat` must be greater than 0"));
-    }
-    let amount = request.amount_msat;
+    let amount = bounds::positive_amount("amount_msat", request.amount_msat, Unit::Msat)?;
+    parse::check_amount_and_fee_cap("amount_msat", amount, route.as_ref())?;
     ctx.blocking(move |node| {
+        super::peers::not_this_node("node_id", node, node_id)?;
         let payments = node.spontaneous_payment();
         let payment_id = match (preimage, custom_tlvs.is_empty()) {
             (None, true) => payments.send(amount, node_id, route)?,
@@ -69,6 +69,7 @@ pub async fn unified_send(
              supported on ldk-node 0.7 (use Bolt11Send or Bolt12Send)",
         ));
     }
+    parse::bip21_amount_sats("uri", &uri)?;
     let route = parse::route_parameters(request.route_parameters)?;
     ctx.blocking(move |node| {
         let result = node.unified_qr_payment().send(&uri, route)?;

@@ -27,6 +27,7 @@ pub(crate) struct FileConfig {
     pub tor: TorSection,
     pub hrn: HrnSection,
     pub auth: AuthSection,
+    pub limits: super::limits::LimitsSection,
 }
 
 /// `[node]`.

@@ -147,6 +147,7 @@ pub(crate) fn resolve(inputs: Inputs<'_>) -> Result<Config, ConfigError> {
     let log = resolve_log(&layers, cli, file, &storage_dir, &network_dir)?;
     let metrics = resolve_metrics(&layers, cli, file, env, secrets)?;
     let auth = resolve_auth(file, env, &network_dir);
+    let limits = super::limits::resolve(&file.limits)?;
 
     Ok(Config {
         config_file,
@@ -167,6 +168,7 @@ pub(crate) fn resolve(inputs: Inputs<'_>) -> Result<Config, ConfigError> {
         log,
         metrics,
         auth,
+        limits,
         init_only: args.init,
     })
 }

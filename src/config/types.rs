@@ -58,6 +58,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// API authentication.
     pub auth: AuthConfig,
+    /// Transport limits (`[limits]`).
+    pub limits: super::Limits,
     /// `--init`: create the storage directory, wallet seed, TLS certificate and API key, then
     /// exit without serving (provisioning, e.g. before a socket-activated first start).
     pub init_only: bool,

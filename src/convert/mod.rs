@@ -10,6 +10,7 @@
 //! outpoints are `txid:vout`.
 
 pub mod balances;
+pub mod bounds;
 pub mod channels;
 pub mod decode;
 pub mod events;

@@ -7,20 +7,25 @@
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
+use ldk_node::bitcoin::amount::Denomination;
+use ldk_node::bitcoin::constants::ChainHash;
 use ldk_node::bitcoin::hashes::{sha256, Hash};
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::{Address, FeeRate, Network};
 use ldk_node::config::{ChannelConfig, MaxDustHTLCExposure};
-use ldk_node::lightning::ln::channelmanager::PaymentId;
+use ldk_node::lightning::ln::channelmanager::{PaymentId, MIN_CLTV_EXPIRY_DELTA};
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::lightning::ln::types::ChannelId;
 use ldk_node::lightning::offers::offer::Offer;
 use ldk_node::lightning::routing::gossip::NodeId;
 use ldk_node::lightning::routing::router::RouteParametersConfig;
-use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description, Sha256};
+use ldk_node::lightning_invoice::{
+    Bolt11Invoice, Bolt11InvoiceDescription, Currency, Description, Sha256,
+};
 use ldk_node::lightning_types::payment::{PaymentHash, PaymentPreimage};
 use ldk_node::{CustomTlvRecord, UserChannelId};
 
+use super::bounds::{self, Unit};
 use crate::error::{ApiError, ApiResult};
 use crate::proto::types;
 
@@ -171,14 +176,55 @@ pub fn offer(field: &str, value: &str) -> ApiResult<Offer> {
     Offer::from_str(value).map_err(|error| ApiError::bad_field(field, format!("{error:?}")))
 }
 
-/// An optional on-chain fee rate in sat/vB. `None` lets ldk-node estimate one.
+/// A BOLT 11 invoice to pay from a node on `network`: its currency must be that network's.
+pub fn payable_bolt11_invoice(
+    field: &str,
+    value: &str,
+    network: Network,
+) -> ApiResult<Bolt11Invoice> {
+    let invoice = bolt11_invoice(field, value)?;
+    if invoice.currency() != invoice_currency(network) {
+        return Err(ApiError::bad_field(
+            field,
+            format!(
+                "the invoice is for {:?}, the node runs on {network}",
+                invoice.currency()
+            ),
+        ));
+    }
+    Ok(invoice)
+}
+
+/// The BOLT 11 currency of a network (testnet3 and testnet4 share one prefix). Spelt out
+/// rather than `Currency::from`, which debug-asserts on testnet4.
+fn invoice_currency(network: Network) -> Currency {
+    match network {
+        Network::Bitcoin => Currency::Bitcoin,
+        Network::Testnet | Network::Testnet4 => Currency::BitcoinTestnet,
+        Network::Signet => Currency::Signet,
+        Network::Regtest => Currency::Regtest,
+    }
+}
+
+/// A BOLT 12 offer to pay from a node on `network`: the offer must accept that chain.
+pub fn payable_offer(field: &str, value: &str, network: Network) -> ApiResult<Offer> {
+    let offer = offer(field, value)?;
+    if !offer.supports_chain(ChainHash::using_genesis_block(network)) {
+        return Err(ApiError::bad_field(
+            field,
+            format!("the offer is not payable on the node's network ({network})"),
+        ));
+    }
+    Ok(offer)
+}
+
+/// An optional on-chain fee rate in sat/vB (1 to [`bounds::MAX_FEE_RATE_SAT_PER_VB`]). `None`
+/// lets ldk-node estimate one.
 pub fn fee_rate_sat_per_vb(field: &str, value: Option<u64>) -> ApiResult<Option<FeeRate>> {
     let Some(sat_per_vb) = value else {
         return Ok(None);
     };
-    if sat_per_vb == 0 {
-        return Err(ApiError::bad_field(field, "must be at least 1 sat/vB"));
-    }
+    let sat_per_vb = bounds::fee_rate_sat_per_vb(field, sat_per_vb)?;
     FeeRate::from_sat_per_vb(sat_per_vb)
         .map(Some)
         .ok_or_else(|| ApiError::bad_field(field, format!("{sat_per_vb} sat/vB is too large")))
@@ -204,16 +250,57 @@ pub fn route_parameters(
         0 => defaults.max_path_count,
         count => small_u8("route_parameters.max_path_count", count)?,
     };
-    let max_channel_saturation_power_of_half = small_u8(
+    let max_channel_saturation_power_of_half = saturation_power_of_half(
         "route_parameters.max_channel_saturation_power_of_half",
         proto.max_channel_saturation_power_of_half,
     )?;
+    let max_total_routing_fee_msat = bounds::optional_within_supply(
+        ROUTING_FEE_FIELD,
+        proto.max_total_routing_fee_msat,
+        Unit::Msat,
+    )?;
     Ok(Some(RouteParametersConfig {
-        max_total_routing_fee_msat: proto.max_total_routing_fee_msat,
+        max_total_routing_fee_msat,
         max_total_cltv_expiry_delta,
         max_path_count,
         max_channel_saturation_power_of_half,
     }))
+}
+
+/// The request field of the routing fee cap, as sums of amounts name it.
+pub const ROUTING_FEE_FIELD: &str = "route_parameters.max_total_routing_fee_msat";
+
+/// Largest `max_channel_saturation_power_of_half`: a channel's capacity is shifted right by it,
+/// and from 64 on nothing of any channel would be left to route over.
+pub const MAX_SATURATION_POWER_OF_HALF: u32 = 63;
+
+fn saturation_power_of_half(field: &str, value: u32) -> ApiResult<u8> {
+    if value > MAX_SATURATION_POWER_OF_HALF {
+        return Err(ApiError::bad_field(
+            field,
+            format!(
+                "{value} is out of range (0..={MAX_SATURATION_POWER_OF_HALF}): a channel may carry \
+                 at most capacity / 2^{value}, which leaves nothing to route over"
+            ),
+        ));
+    }
+    small_u8(field, value)
+}
+
+/// The amount a send may cost in total: the amount plus the routing fee cap, if one is set,
+/// must stay within the bitcoin supply.
+pub fn check_amount_and_fee_cap(
+    amount_field: &str,
+    amount_msat: u64,
+    route: Option<&RouteParametersConfig>,
+) -> ApiResult<()> {
+    if let Some(fee_cap) = route.and_then(|route| route.max_total_routing_fee_msat) {
+        bounds::checked_sum(
+            &[(amount_field, amount_msat), (ROUTING_FEE_FIELD, fee_cap)],
+            Unit::Msat,
+        )?;
+    }
+    Ok(())
 }
 
 fn small_u8(field: &str, value: u32) -> ApiResult<u8> {
@@ -242,35 +329,56 @@ pub fn apply_channel_config_update(
         config.forwarding_fee_base_msat = value;
     }
     if let Some(value) = update.cltv_expiry_delta {
-        config.cltv_expiry_delta = u16::try_from(value).map_err(|_| {
-            ApiError::bad_field(
-                &format!("{field}.cltv_expiry_delta"),
-                format!("{value} is out of range (0..={})", u16::MAX),
-            )
-        })?;
+        config.cltv_expiry_delta = cltv_expiry_delta(&format!("{field}.cltv_expiry_delta"), value)?;
     }
     if let Some(value) = update.force_close_avoidance_max_fee_satoshis {
-        config.force_close_avoidance_max_fee_satoshis = value;
+        config.force_close_avoidance_max_fee_satoshis = bounds::within_supply(
+            &format!("{field}.force_close_avoidance_max_fee_satoshis"),
+            value,
+            Unit::Sat,
+        )?;
     }
     if let Some(value) = update.accept_underpaying_htlcs {
         config.accept_underpaying_htlcs = value;
     }
     if let Some(exposure) = &update.max_dust_htlc_exposure {
-        config.max_dust_htlc_exposure = max_dust_htlc_exposure(exposure);
+        config.max_dust_htlc_exposure = max_dust_htlc_exposure(field, exposure)?;
     }
     Ok(config)
 }
 
+/// A channel's CLTV expiry delta: LDK refuses (or silently raises) anything below
+/// `MIN_CLTV_EXPIRY_DELTA` blocks, and the wire field of the channel update is 16 bits.
+fn cltv_expiry_delta(field: &str, value: u32) -> ApiResult<u16> {
+    let min = u32::from(MIN_CLTV_EXPIRY_DELTA);
+    u16::try_from(value)
+        .ok()
+        .filter(|_| value >= min)
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                field,
+                format!("{value} is out of range ({min}..={} blocks)", u16::MAX),
+            )
+        })
+}
+
 fn max_dust_htlc_exposure(
+    field: &str,
     proto: &types::channel_config::MaxDustHtlcExposure,
-) -> MaxDustHTLCExposure {
+) -> ApiResult<MaxDustHTLCExposure> {
     use types::channel_config::MaxDustHtlcExposure as Proto;
-    match *proto {
-        Proto::FixedLimitMsat(limit_msat) => MaxDustHTLCExposure::FixedLimit { limit_msat },
+    Ok(match *proto {
+        Proto::FixedLimitMsat(limit_msat) => MaxDustHTLCExposure::FixedLimit {
+            limit_msat: bounds::within_supply(
+                &format!("{field}.fixed_limit_msat"),
+                limit_msat,
+                Unit::Msat,
+            )?,
+        },
         Proto::FeeRateMultiplier(multiplier) => {
             MaxDustHTLCExposure::FeeRateMultiplier { multiplier }
         }
-    }
+    })
 }
 
 /// The description of a BOLT 11 invoice to create: direct text (at most 639 bytes) or the
@@ -293,18 +401,50 @@ pub fn bolt11_description(
     }
 }
 
+/// Longest direct description a BOLT 11 invoice can carry, in bytes.
+pub const MAX_BOLT11_DESCRIPTION_BYTES: usize = 639;
+
 fn direct_description(field: &str, text: &str) -> ApiResult<Bolt11InvoiceDescription> {
+    bounds::text_at_most(field, text, MAX_BOLT11_DESCRIPTION_BYTES).map_err(|_| {
+        ApiError::bad_field(
+            field,
+            format!(
+                "{} bytes is longer than the {MAX_BOLT11_DESCRIPTION_BYTES} bytes a BOLT 11 \
+                 invoice can carry; give its SHA-256 as `hash` instead",
+                text.len()
+            ),
+        )
+    })?;
     Description::new(text.to_string())
         .map(Bolt11InvoiceDescription::Direct)
         .map_err(|error| ApiError::bad_field(field, error))
 }
 
 /// Custom TLV records to attach to a spontaneous payment. Types must lie in the custom
-/// range (>= 65536), must not be reserved by LDK, and must not repeat.
+/// range (>= 65536), must not be reserved by LDK, and must not repeat; together, encoded, they
+/// must fit in an onion hop ([`bounds::MAX_CUSTOM_TLV_BYTES`]).
 pub fn custom_tlvs(
     field: &str,
     records: &[types::CustomTlvRecord],
 ) -> ApiResult<Vec<CustomTlvRecord>> {
+    let encoded: usize = records
+        .iter()
+        .map(|record| {
+            bigsize_len(record.type_num)
+                + bigsize_len(record.value.len() as u64)
+                + record.value.len()
+        })
+        .sum();
+    if encoded > bounds::MAX_CUSTOM_TLV_BYTES {
+        return Err(ApiError::bad_field(
+            field,
+            format!(
+                "the records take {encoded} bytes encoded; an onion hop carries at most {} \
+                 bytes of custom records",
+                bounds::MAX_CUSTOM_TLV_BYTES
+            ),
+        ));
+    }
     let mut seen = BTreeSet::new();
     records
         .iter()
@@ -338,6 +478,75 @@ pub fn custom_tlvs(
             })
         })
         .collect()
+}
+
+/// Length of a BOLT 1 `bigsize` integer.
+fn bigsize_len(value: u64) -> usize {
+    match value {
+        0..=0xfc => 1,
+        0xfd..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+/// The on-chain amount of a BIP 21 URI (`amount=` in BTC), read the way ldk-node's `bip21`
+/// parser reads it (exact key, the last one wins, no percent-decoding), so that the amount
+/// ldk-node would send on chain is known to lie within the bitcoin supply first.
+pub fn bip21_amount_sats(field: &str, uri: &str) -> ApiResult<Option<u64>> {
+    let Some((_, query)) = uri.split_once('?') else {
+        return Ok(None);
+    };
+    let mut amount = None;
+    for value in query
+        .split('&')
+        .filter_map(|param| param.split_once('='))
+        .filter_map(|(key, value)| (key == "amount").then_some(value))
+    {
+        let parsed = ldk_node::bitcoin::Amount::from_str_in(value, Denomination::Bitcoin)
+            .map_err(|error| ApiError::bad_field(field, format!("amount {value:?}: {error}")))?;
+        amount = Some(parsed.to_sat());
+    }
+    amount
+        .map(|sats| {
+            bounds::within_supply(field, sats, Unit::Sat).map_err(|_| {
+                ApiError::bad_field(
+                    field,
+                    format!("its amount of {sats} sat is more than all bitcoin (21,000,000 BTC)"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Longest page token accepted, in bytes. The server's tokens are 64 hex characters (the key
+/// of the last row); the bound only keeps arbitrary text out of the store's queries.
+pub const MAX_PAGE_TOKEN_BYTES: usize = 128;
+
+/// A page token of ListPayments / ListForwardedPayments: a token from a previous page, or
+/// unset for the first page. `index` is the creation time (unix seconds) of the last row, so
+/// it cannot be negative.
+pub fn page_token(
+    field: &str,
+    token: Option<types::PageToken>,
+) -> ApiResult<Option<types::PageToken>> {
+    if let Some(token) = &token {
+        bounds::text_at_most(
+            &format!("{field}.token"),
+            &token.token,
+            MAX_PAGE_TOKEN_BYTES,
+        )?;
+        if token.index < 0 {
+            return Err(ApiError::bad_field(
+                &format!("{field}.index"),
+                format!(
+                    "{} is negative; pass back a `next_page_token` unchanged",
+                    token.index
+                ),
+            ));
+        }
+    }
+    Ok(token)
 }
 
 #[cfg(test)]
@@ -586,7 +795,10 @@ mod tests {
             kind: Some(Kind::Direct("x".repeat(700))),
         };
         let text = message(bolt11_description("description", Some(&long)).unwrap_err());
-        assert!(text.contains("`description.direct`"), "{text}");
+        assert!(
+            text.contains("`description.direct`") && text.contains("639 bytes"),
+            "{text}"
+        );
         let bad_hash = types::Bolt11InvoiceDescription {
             kind: Some(Kind::Hash("00".into())),
         };
@@ -614,6 +826,230 @@ mod tests {
         assert!(text.contains("`custom_tlvs[1].type_num`"), "{text}");
         assert!(custom_tlvs("custom_tlvs", &[record(5_482_373_484)]).is_err());
         assert!(custom_tlvs("custom_tlvs", &[record(65_537), record(65_537)]).is_err());
+    }
+
+    fn signed_invoice(currency: Currency, amount_msat: Option<u64>) -> String {
+        use ldk_node::bitcoin::secp256k1::{Secp256k1, SecretKey};
+        use ldk_node::lightning_invoice::InvoiceBuilder;
+        use ldk_node::lightning_types::payment::PaymentSecret;
+        let secp = Secp256k1::new();
+        let key = SecretKey::from_slice(&[7; 32]).unwrap();
+        let builder = InvoiceBuilder::new(currency)
+            .description("test".into())
+            .payment_hash(sha256::Hash::hash(&[1; 32]))
+            .payment_secret(PaymentSecret([2; 32]))
+            .current_timestamp()
+            .min_final_cltv_expiry_delta(144);
+        let builder = match amount_msat {
+            Some(amount) => builder.amount_milli_satoshis(amount),
+            None => builder,
+        };
+        builder
+            .build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &key))
+            .unwrap()
+            .to_string()
+    }
+
+    fn offer_on(network: Network) -> String {
+        use ldk_node::lightning::offers::offer::OfferBuilder;
+        OfferBuilder::new(public_key("k", NODE_ID).unwrap())
+            .chain(network)
+            .description("test".into())
+            .build()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn invoices_and_offers_must_be_for_the_nodes_network() {
+        let regtest = signed_invoice(Currency::Regtest, Some(1_000));
+        assert!(payable_bolt11_invoice("invoice", &regtest, Network::Regtest).is_ok());
+        let text =
+            message(payable_bolt11_invoice("invoice", &regtest, Network::Bitcoin).unwrap_err());
+        assert!(
+            text.contains("`invoice`") && text.contains("bitcoin"),
+            "{text}"
+        );
+        let testnet = signed_invoice(Currency::BitcoinTestnet, None);
+        assert!(payable_bolt11_invoice("invoice", &testnet, Network::Testnet4).is_ok());
+        assert!(payable_bolt11_invoice("invoice", &testnet, Network::Signet).is_err());
+
+        let mainnet_offer = offer_on(Network::Bitcoin);
+        assert!(payable_offer("offer", &mainnet_offer, Network::Bitcoin).is_ok());
+        let text = message(payable_offer("offer", &mainnet_offer, Network::Regtest).unwrap_err());
+        assert!(
+            text.contains("`offer`") && text.contains("regtest"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bip21_amounts_within_the_supply() {
+        let address = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+        assert_eq!(
+            bip21_amount_sats("uri", &format!("bitcoin:{address}")).unwrap(),
+            None
+        );
+        assert_eq!(
+            bip21_amount_sats("uri", &format!("bitcoin:{address}?amount=0.001&label=x")).unwrap(),
+            Some(100_000)
+        );
+        // The last `amount` wins, as in ldk-node's parser.
+        assert_eq!(
+            bip21_amount_sats("uri", &format!("bitcoin:{address}?amount=1&amount=0.5")).unwrap(),
+            Some(50_000_000)
+        );
+        assert_eq!(
+            bip21_amount_sats("uri", &format!("bitcoin:{address}?amount=21000000")).unwrap(),
+            Some(bounds::MAX_MONEY_SATS)
+        );
+        for bad in ["21000000.00000001", "184467440737.09551615", "abc", "-1"] {
+            let text = message(
+                bip21_amount_sats("uri", &format!("bitcoin:{address}?amount={bad}")).unwrap_err(),
+            );
+            assert!(text.contains("`uri`"), "{bad}: {text}");
+        }
+        // Other keys that merely contain "amount" are not the amount.
+        assert_eq!(
+            bip21_amount_sats("uri", &format!("bitcoin:{address}?req-amount=abc")).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn page_tokens() {
+        assert_eq!(page_token("page_token", None).unwrap(), None);
+        let good = types::PageToken {
+            token: "ab".repeat(32),
+            index: 1_700_000_000,
+        };
+        assert_eq!(
+            page_token("page_token", Some(good.clone())).unwrap(),
+            Some(good)
+        );
+        let text = message(
+            page_token(
+                "page_token",
+                Some(types::PageToken {
+                    token: String::new(),
+                    index: -1,
+                }),
+            )
+            .unwrap_err(),
+        );
+        assert!(text.contains("`page_token.index`"), "{text}");
+        let text = message(
+            page_token(
+                "page_token",
+                Some(types::PageToken {
+                    token: "x".repeat(100_000),
+                    index: 0,
+                }),
+            )
+            .unwrap_err(),
+        );
+        assert!(text.contains("`page_token.token`"), "{text}");
+    }
+
+    #[test]
+    fn route_fee_caps_and_sums() {
+        let route = |fee| {
+            route_parameters(Some(types::RouteParametersConfig {
+                max_total_routing_fee_msat: fee,
+                ..Default::default()
+            }))
+        };
+        assert!(route(Some(bounds::MAX_MONEY_MSAT)).is_ok());
+        let text = message(route(Some(u64::MAX)).unwrap_err());
+        assert!(text.contains(&format!("`{ROUTING_FEE_FIELD}`")), "{text}");
+        let text = message(
+            route_parameters(Some(types::RouteParametersConfig {
+                max_channel_saturation_power_of_half: 64,
+                ..Default::default()
+            }))
+            .unwrap_err(),
+        );
+        assert!(
+            text.contains("max_channel_saturation_power_of_half"),
+            "{text}"
+        );
+
+        let capped = route(Some(1_000)).unwrap();
+        assert!(check_amount_and_fee_cap("amount_msat", 5, capped.as_ref()).is_ok());
+        assert!(check_amount_and_fee_cap("amount_msat", u64::MAX, None).is_ok());
+        let text = message(
+            check_amount_and_fee_cap("amount_msat", bounds::MAX_MONEY_MSAT, capped.as_ref())
+                .unwrap_err(),
+        );
+        assert!(text.contains("`amount_msat` + `route_parameters"), "{text}");
+    }
+
+    #[test]
+    fn channel_config_bounds() {
+        let with = |update: types::ChannelConfig| channel_config("channel_config", &update);
+        assert_eq!(
+            with(types::ChannelConfig {
+                cltv_expiry_delta: Some(u32::from(MIN_CLTV_EXPIRY_DELTA)),
+                ..Default::default()
+            })
+            .unwrap()
+            .cltv_expiry_delta,
+            MIN_CLTV_EXPIRY_DELTA
+        );
+        for cltv in [0, u32::from(MIN_CLTV_EXPIRY_DELTA) - 1, 65_536, u32::MAX] {
+            let text = message(
+                with(types::ChannelConfig {
+                    cltv_expiry_delta: Some(cltv),
+                    ..Default::default()
+                })
+                .unwrap_err(),
+            );
+            assert!(
+                text.contains("`channel_config.cltv_expiry_delta`"),
+                "{text}"
+            );
+        }
+        let text = message(
+            with(types::ChannelConfig {
+                force_close_avoidance_max_fee_satoshis: Some(u64::MAX),
+                ..Default::default()
+            })
+            .unwrap_err(),
+        );
+        assert!(
+            text.contains("`channel_config.force_close_avoidance_max_fee_satoshis`"),
+            "{text}"
+        );
+        let text = message(
+            with(types::ChannelConfig {
+                max_dust_htlc_exposure: Some(
+                    types::channel_config::MaxDustHtlcExposure::FixedLimitMsat(u64::MAX),
+                ),
+                ..Default::default()
+            })
+            .unwrap_err(),
+        );
+        assert!(text.contains("`channel_config.fixed_limit_msat`"), "{text}");
+    }
+
+    #[test]
+    fn custom_tlvs_must_fit_an_onion_hop() {
+        let record = |type_num, len| types::CustomTlvRecord {
+            type_num,
+            value: vec![0; len],
+        };
+        assert!(custom_tlvs("custom_tlvs", &[record(65_537, 1_000)]).is_ok());
+        let text = message(custom_tlvs("custom_tlvs", &[record(65_537, 100 * 1024)]).unwrap_err());
+        assert!(
+            text.contains("`custom_tlvs`") && text.contains("onion"),
+            "{text}"
+        );
+        let many: Vec<_> = (0..300).map(|n| record(65_537 + n, 0)).collect();
+        assert!(custom_tlvs("custom_tlvs", &many).is_err());
+        assert_eq!(bigsize_len(0xfc), 1);
+        assert_eq!(bigsize_len(0xfd), 3);
+        assert_eq!(bigsize_len(0x1_0000), 5);
+        assert_eq!(bigsize_len(u64::MAX), 9);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod group;
 pub mod node;
 pub mod process;
 pub mod rpc;
+pub mod transport;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, T
 use group::Group;
 use node::{ForwardingTotals, NodeMetrics};
 use rpc::RpcMetrics;
+use transport::TransportMetrics;
 use upstream::{UpstreamCollector, UpstreamMetrics};
 
 pub use upstream::UpstreamMetric;
@@ -35,6 +37,9 @@ pub struct Metrics {
     pub rpc: RpcMetrics,
     /// Series read from the node.
     pub node: NodeMetrics,
+    /// Connections of the gRPC listener.
+    pub transport: Arc<TransportMetrics>,
+    faults: IntCounter,
     auth_failures: IntCounterVec,
     event_subscribers: IntGauge,
     events_sent: IntCounterVec,
@@ -78,6 +83,10 @@ impl Metrics {
             "ldk_server_events_dead_lettered_total",
             "Node events given up on after every retry, stored as dead letters and acknowledged",
         );
+        let faults = api.counter(
+            "ldk_server_node_faults_total",
+            "Panics seen by the server; each stops the node and ends the process",
+        );
         api.register_open(&registry);
         // Every reason and event type starts at 0, so that `rate()` sees the first one.
         for reason in crate::auth::AuthError::REASONS {
@@ -89,6 +98,8 @@ impl Metrics {
         Self {
             rpc: RpcMetrics::new(&registry),
             node: NodeMetrics::new(&registry),
+            transport: Arc::new(TransportMetrics::new(&registry)),
+            faults,
             registry,
             upstream,
             auth_failures,
@@ -107,6 +118,11 @@ impl Metrics {
     /// Counts a request rejected by authentication.
     pub fn record_auth_failure(&self, reason: &str) {
         self.auth_failures.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts a panic (a node fault).
+    pub fn record_fault(&self) {
+        self.faults.inc();
     }
 
     /// Counts events a lagging subscriber missed.

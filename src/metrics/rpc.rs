@@ -18,8 +18,10 @@ const DURATION_BUCKETS: [f64; 15] = [
 ];
 
 /// The codes this server answers calls with (see `crate::error` and the gateway).
-const ANSWERED_CODES: [tonic::Code; 7] = [
+const ANSWERED_CODES: [tonic::Code; 9] = [
     tonic::Code::Ok,
+    tonic::Code::ResourceExhausted,
+    tonic::Code::Unimplemented,
     tonic::Code::InvalidArgument,
     tonic::Code::FailedPrecondition,
     tonic::Code::Unavailable,

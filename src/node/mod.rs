@@ -27,6 +27,13 @@ pub enum NodeState {
     Starting(String),
     /// Running and serving.
     Running(Arc<Node>),
+    /// A panic happened: the node's state cannot be trusted; the server is stopping.
+    Faulted {
+        /// What panicked.
+        reason: String,
+        /// The node, if it was running, for the server to stop.
+        node: Option<Arc<Node>>,
+    },
     /// Shutting down or stopped.
     Stopping,
 }
@@ -34,6 +41,8 @@ pub enum NodeState {
 /// Shared, cheap-to-read handle on the node state.
 pub struct NodeHandle {
     state: RwLock<NodeState>,
+    /// The first panic's description, kept once the state moves on to `Stopping`.
+    fault: std::sync::OnceLock<String>,
     changes: watch::Sender<u64>,
 }
 
@@ -50,6 +59,7 @@ impl NodeHandle {
             state: RwLock::new(NodeState::Starting(
                 "building the node and checking its chain source".to_owned(),
             )),
+            fault: std::sync::OnceLock::new(),
             changes: watch::channel(0).0,
         }
     }
@@ -61,8 +71,17 @@ impl NodeHandle {
             NodeState::Starting(reason) => {
                 Err(ApiError::Unavailable(format!("node starting: {reason}")))
             }
-            NodeState::Stopping => Err(ApiError::Unavailable("server shutting down".to_owned())),
+            NodeState::Faulted { reason, .. } => Err(fault_error(reason)),
+            NodeState::Stopping => Err(match self.fault.get() {
+                Some(reason) => fault_error(reason),
+                None => ApiError::Unavailable("server shutting down".to_owned()),
+            }),
         }
+    }
+
+    /// Whether a panic has marked the node faulted.
+    pub fn is_faulted(&self) -> bool {
+        matches!(&*self.read(), NodeState::Faulted { .. })
     }
 
     /// A copy of the current state.
@@ -80,10 +99,28 @@ impl NodeHandle {
         self.replace(NodeState::Running(node));
     }
 
+    /// Marks the node faulted (after a panic); the first reason is kept.
+    pub fn set_faulted(&self, reason: String) {
+        let _ = self.fault.set(reason.clone());
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let node = match &*state {
+            NodeState::Faulted { .. } | NodeState::Stopping => return,
+            NodeState::Running(node) => Some(Arc::clone(node)),
+            NodeState::Starting(_) => None,
+        };
+        *state = NodeState::Faulted { reason, node };
+        drop(state);
+        self.changes.send_modify(|generation| *generation += 1);
+    }
+
     /// Enters `Stopping` and hands back the node, if it was running, for the caller to stop.
     pub fn begin_shutdown(&self) -> Option<Arc<Node>> {
         match self.replace(NodeState::Stopping) {
             NodeState::Running(node) => Some(node),
+            NodeState::Faulted { node, .. } => node,
             _ => None,
         }
     }
@@ -112,6 +149,12 @@ impl NodeHandle {
     }
 }
 
+fn fault_error(reason: &str) -> ApiError {
+    ApiError::Unavailable(format!(
+        "node fault: {reason}; the server is stopping so that a fresh process starts"
+    ))
+}
+
 /// Why a start attempt failed, and whether trying again can help.
 #[derive(Debug)]
 pub enum StartFailure {
@@ -138,6 +181,9 @@ where
             .await
             .map_err(|join_error| format!("node start task failed: {join_error}"))?;
         match outcome {
+            Ok(_) if handle.is_faulted() => {
+                return Err("a panic happened while the node started".to_owned())
+            }
             Ok(node) => {
                 handle.set_running(Arc::clone(&node));
                 return Ok(Some(node));

@@ -88,6 +88,9 @@ fn respond(state: &MetricsHttp, request: &Request<Incoming>) -> Response<Full<By
         HEALTH_PATH => match state.node.state() {
             NodeState::Running(_) => plain_response(StatusCode::OK, "ok\n"),
             NodeState::Starting(_) => plain_response(StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
+            NodeState::Faulted { .. } => {
+                plain_response(StatusCode::SERVICE_UNAVAILABLE, "node fault\n")
+            }
             NodeState::Stopping => plain_response(StatusCode::SERVICE_UNAVAILABLE, "stopping\n"),
         },
         _ => plain_response(StatusCode::NOT_FOUND, "Not Found"),

@@ -27,6 +27,9 @@ pub async fn report_node_state(node: Arc<NodeHandle>, mut shutdown: watch::Recei
         match node.state() {
             NodeState::Starting(reason) => notify::status(&format!("node starting: {reason}")),
             NodeState::Running(running) => notify_running(&running),
+            NodeState::Faulted { reason, .. } => {
+                notify::status(&format!("node fault: {reason}; stopping"))
+            }
             NodeState::Stopping => return,
         }
         tokio::select! {

@@ -78,6 +78,7 @@ impl Parts {
                 Some("the node start loop stopped")
             }
             NodeState::Running(_) if !self.event_loop.is_alive() => Some("the event loop stopped"),
+            NodeState::Faulted { .. } => Some("the node faulted (a panic)"),
             _ => None,
         }
     }

@@ -479,6 +479,30 @@ pub async fn next_event<T>(
     }
 }
 
+/// How long a payment may take to settle on regtest.
+pub const PAYMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Reads events until the payment `payment_id` succeeds; panics if it fails or times out.
+pub async fn wait_payment_succeeded(stream: &mut Streaming<EventEnvelope>, payment_id: &str) {
+    next_event(
+        stream,
+        &format!("PaymentSuccessful {payment_id}"),
+        PAYMENT_TIMEOUT,
+        |event| match event {
+            Event::PaymentSuccessful(e)
+                if e.payment.as_ref().is_some_and(|p| p.id == payment_id) =>
+            {
+                Some(())
+            }
+            Event::PaymentFailed(e) if e.payment.as_ref().is_some_and(|p| p.id == payment_id) => {
+                panic!("payment {payment_id} failed: {e:?}")
+            }
+            _ => None,
+        },
+    )
+    .await
+}
+
 /// Reads events until a `ChannelStateChanged` in `state` arrives; returns it.
 pub async fn next_channel_state(
     stream: &mut Streaming<EventEnvelope>,

@@ -4,13 +4,7 @@
 //! Clients built on grpc-core (Python grpcio, C++, C#) require errors as Trailers-Only
 //! responses (status in the HEADERS frame that ends the stream); this checks that on the wire.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 use super::ServerProcess;
 
@@ -38,21 +32,8 @@ pub async fn call(
     headers: &[(&str, String)],
     body: Bytes,
 ) -> RawResponse {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&server.cert_pem()) {
-        roots.add(cert.expect("certificate")).expect("trust anchor");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = TcpStream::connect(server.grpc_address).await.expect("tcp");
-    let tls = TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+    let local = std::net::IpAddr::from([127, 0, 0, 1]);
+    let tls = super::attack::tls_from(server, local)
         .await
         .expect("tls handshake");
     let (mut sender, connection) = h2::client::handshake(tls).await.expect("h2 handshake");

@@ -1,0 +1,199 @@
+//! Admission of one gRPC call, cheapest check first: the path, the deadline, the source
+//! address's failure budget, the `x-auth` header, and only then the body (within the size, time
+//! and unverified-bytes limits), its signature and its framing.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use http::{header, HeaderValue, Request};
+use http_body_util::Full;
+use tonic::body::Body;
+use tonic::Status;
+
+use super::gateway::GatewayState;
+use super::{body, grpc_frame, routes, throttle};
+use crate::auth::{self, AuthError, HeaderCheck, AUTH_HEADER, THROTTLED_REASON};
+
+/// The TCP peer of the connection a request came on (set by the connection loop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddress(pub SocketAddr);
+
+/// The gRPC deadline header.
+const GRPC_TIMEOUT: &str = "grpc-timeout";
+/// Path of the one streaming RPC, which `grpc-timeout` does not apply to.
+const SUBSCRIBE_EVENTS_PATH: &str = "/api.LightningNode/SubscribeEvents";
+
+/// A call that passed every check, ready for the service.
+pub struct Admitted {
+    /// The request, its body buffered.
+    pub request: Request<Body>,
+    /// When a unary call's `grpc-timeout` runs out.
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+/// Runs every check on `request`; the error is the status to answer with.
+pub async fn admit(state: &GatewayState, mut request: Request<Body>) -> Result<Admitted, Status> {
+    routes::check(request.uri().path())?;
+    let deadline = call_deadline(&mut request)?;
+    let source = source_address(&request);
+    if let Some(wait) = state.throttle.throttled(source, Instant::now()) {
+        state.metrics.record_auth_failure(THROTTLED_REASON);
+        return Err(throttled(wait));
+    }
+    body::check_declared_length(declared_length(&request))?;
+    grpc_frame::check_encoding(request.headers())?;
+    let header = request
+        .headers()
+        .get(AUTH_HEADER)
+        .map(HeaderValue::as_bytes);
+    let checked = auth::check_header(
+        &state.api_key,
+        header,
+        auth::unix_now(),
+        state.require_body_signature,
+    )
+    .map_err(|error| auth_failed(state, source, error))?;
+    let (parts, request_body) = request.into_parts();
+    let bytes = match checked {
+        HeaderCheck::Authenticated => {
+            body::read(request_body, None, state.limits.body_read_timeout).await?
+        }
+        HeaderCheck::NeedsBody(credentials) => {
+            let mut reservation = state
+                .body_budget
+                .reservation(source)
+                .map_err(body::over_budget)?;
+            let bytes = body::read(
+                request_body,
+                Some(&mut reservation),
+                state.limits.body_read_timeout,
+            )
+            .await?;
+            auth::verify_body(&state.api_key, &credentials, &bytes)
+                .map_err(|error| auth_failed(state, source, error))?;
+            bytes
+        }
+    };
+    grpc_frame::check_unary(&bytes)?;
+    Ok(Admitted {
+        request: Request::from_parts(parts, Body::new(Full::new(bytes))),
+        deadline,
+    })
+}
+
+/// Counts a failed authentication against its source and says why it failed.
+fn auth_failed(state: &GatewayState, source: IpAddr, error: AuthError) -> Status {
+    state.metrics.record_auth_failure(error.reason());
+    state.throttle.record_failure(source, Instant::now());
+    Status::unauthenticated(error.to_string())
+}
+
+fn throttled(wait: Duration) -> Status {
+    Status::resource_exhausted(format!(
+        "too many failed authentications from this address: retry in {} s",
+        wait.as_secs().max(1)
+    ))
+}
+
+/// Whom a request is accounted to (see [`throttle::source_of`]). A request that did not come
+/// through the connection loop (none in production) shares one bucket.
+fn source_address(request: &Request<Body>) -> IpAddr {
+    match request.extensions().get::<PeerAddress>() {
+        Some(peer) => throttle::source_of(peer.0.ip()),
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+/// The deadline a unary call's `grpc-timeout` sets, taken out of the request so that tonic does
+/// not also apply it (tonic reports an expired timeout as CANCELLED; the API contract says
+/// DEADLINE_EXCEEDED). Streams ignore the timeout, as upstream.
+fn call_deadline(request: &mut Request<Body>) -> Result<Option<tokio::time::Instant>, Status> {
+    let Some(value) = request.headers_mut().remove(GRPC_TIMEOUT) else {
+        return Ok(None);
+    };
+    if request.uri().path() == SUBSCRIBE_EVENTS_PATH {
+        return Ok(None);
+    }
+    let timeout = value
+        .to_str()
+        .ok()
+        .and_then(parse_grpc_timeout)
+        .ok_or_else(|| Status::invalid_argument("invalid grpc-timeout header"))?;
+    Ok(Some(tokio::time::Instant::now() + timeout))
+}
+
+/// Parses a `grpc-timeout` value: 1 to 8 digits and a unit (H, M, S, m, u, n).
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    match unit {
+        "H" => Some(Duration::from_secs(amount * 3600)),
+        "M" => Some(Duration::from_secs(amount * 60)),
+        "S" => Some(Duration::from_secs(amount)),
+        "m" => Some(Duration::from_millis(amount)),
+        "u" => Some(Duration::from_micros(amount)),
+        "n" => Some(Duration::from_nanos(amount)),
+        _ => None,
+    }
+}
+
+fn declared_length(request: &Request<Body>) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_peer(peer: &str) -> IpAddr {
+        let mut request = Request::new(Body::empty());
+        request
+            .extensions_mut()
+            .insert(PeerAddress(peer.parse().unwrap()));
+        source_address(&request)
+    }
+
+    #[test]
+    fn sources_are_addresses_and_ipv6_prefixes() {
+        assert_eq!(from_peer("127.0.0.2:5000"), IpAddr::from([127, 0, 0, 2]));
+        assert_eq!(
+            from_peer("[2001:db8:1:2:aaaa::1]:5000"),
+            from_peer("[2001:db8:1:2:bbbb::9]:6000")
+        );
+        assert_ne!(
+            from_peer("[2001:db8:1:2::1]:5000"),
+            from_peer("[2001:db8:1:3::1]:5000")
+        );
+        assert_eq!(
+            from_peer("[::ffff:10.0.0.1]:5000"),
+            IpAddr::from([10, 0, 0, 1])
+        );
+        assert_eq!(
+            source_address(&Request::new(Body::empty())),
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        );
+    }
+
+    #[test]
+    fn grpc_timeout_values() {
+        assert_eq!(parse_grpc_timeout("1n"), Some(Duration::from_nanos(1)));
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(
+            parse_grpc_timeout("99999999S"),
+            Some(Duration::from_secs(99_999_999))
+        );
+        for bad in ["", "S", "123456789S", "10x", "-1S", "1.5S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
+    }
+}
