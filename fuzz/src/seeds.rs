@@ -363,7 +363,7 @@ fn sample_requests(s: &Samples) -> Vec<(&'static str, Vec<u8>)> {
                 route_parameters: route(),
                 custom_tlvs: vec![types::CustomTlvRecord {
                     type_num: 65_537,
-                    value: b"tlv".to_vec().into(),
+                    value: b"tlv".to_vec(),
                 }],
                 preimage: Some(preimage),
             }
