@@ -6,12 +6,17 @@
 //! a header mutation (position `u16`, XOR mask `u8`), the request body (long bytes), and
 //! last an arbitrary `x-auth` value.
 //!
-//! Invariants: `verify` never panics; a header it accepts carries the true HMAC of a timestamp
-//! within the clock window; a header made by `sign` for the same key, body and time verifies
-//! (and is refused with the right reason when it is stale, covers another body, was made with
-//! another key, or covers no body while the server requires one); no header means `Missing`.
+//! Invariants: parsing and verification never panic; `parse_header` accepts exactly
+//! `HMAC <1 or more digits>:<64 hex digits>` with a timestamp that fits in a `u64`; a header
+//! that `verify` accepts carries the true HMAC of a timestamp within the clock window; a header
+//! made by `sign` for the same key, body and time verifies (and is refused with the right
+//! reason when it is stale, covers another body, was made with another key, or covers no body
+//! while the server requires one); `check_header` settles the timestamp-only form without the
+//! body and leaves any other well-formed, fresh header to the body; no header means `Missing`.
 
-use ldk_server::auth::{sign, verify, ApiKey, AuthError, MAX_CLOCK_SKEW_SECS};
+use ldk_server::auth::{
+    check_header, parse_header, sign, verify, ApiKey, AuthError, HeaderCheck, MAX_CLOCK_SKEW_SECS,
+};
 
 use crate::fields::{FieldReader, FieldWriter};
 
@@ -110,12 +115,51 @@ impl Server<'_> {
         if !self.in_window(timestamp) {
             return Err(AuthError::Expired);
         }
-        // A signature over the timestamp alone is the signature over it and an empty body.
+        // A signature over the timestamp and an empty body is the timestamp-only signature.
         match signed_body.filter(|body| !body.is_empty()) {
+            None if self.require_body_signature => Err(AuthError::BodyNotSigned),
+            None => Ok(()),
             Some(body) if body == self.body => Ok(()),
             Some(_) => Err(AuthError::BadSignature),
-            None if self.body.is_empty() || !self.require_body_signature => Ok(()),
-            None => Err(AuthError::BodyNotSigned),
+        }
+    }
+
+    /// What `check_header` must answer, before any body, for a header that `sign` made.
+    fn expected_header_check(
+        &self,
+        timestamp: u64,
+        signed_body: Option<&[u8]>,
+    ) -> Option<AuthError> {
+        let timestamp_only = signed_body.is_none_or(<[u8]>::is_empty);
+        match self.expected_for_signed(timestamp, signed_body) {
+            Err(AuthError::Expired) => Some(AuthError::Expired),
+            Err(AuthError::BodyNotSigned) if timestamp_only => Some(AuthError::BodyNotSigned),
+            _ => None,
+        }
+    }
+
+    /// Panics unless `check_header` on a header that `sign` made settles exactly the
+    /// timestamp-only form without the body.
+    fn assert_header_check(&self, header: &str, timestamp: u64, signed_body: Option<&[u8]>) {
+        let check = check_header(
+            &self.key,
+            Some(header.as_bytes()),
+            self.now,
+            self.require_body_signature,
+        );
+        let timestamp_only = signed_body.is_none_or(<[u8]>::is_empty);
+        match (self.expected_header_check(timestamp, signed_body), check) {
+            (Some(expected), Err(error)) => assert_eq!(error, expected, "{header:?}"),
+            (None, Ok(HeaderCheck::Authenticated)) => {
+                assert!(timestamp_only, "{header:?} authenticated without its body")
+            }
+            (None, Ok(HeaderCheck::NeedsBody(credentials))) => {
+                assert!(!timestamp_only, "{header:?} needs a body it does not cover");
+                assert_eq!(credentials.timestamp, timestamp, "{header:?}");
+            }
+            (expected, check) => {
+                panic!("{header:?}: check_header gave {check:?}, expected {expected:?}")
+            }
         }
     }
 
@@ -141,13 +185,37 @@ impl Server<'_> {
         );
         let with_body = tag_of(&sign(&self.key, timestamp, Some(self.body)));
         let without_body = tag_of(&sign(&self.key, timestamp, None));
-        let body_optional = !self.require_body_signature || self.body.is_empty();
+        let genuine = if self.require_body_signature {
+            tag.eq_ignore_ascii_case(&with_body) && !tag.eq_ignore_ascii_case(&without_body)
+        } else {
+            tag.eq_ignore_ascii_case(&with_body) || tag.eq_ignore_ascii_case(&without_body)
+        };
         assert!(
-            tag.eq_ignore_ascii_case(&with_body)
-                || (body_optional && tag.eq_ignore_ascii_case(&without_body)),
+            genuine,
             "accepted x-auth {text:?} whose HMAC is not the key's"
         );
     }
+}
+
+/// Whether `header` is `HMAC <digits>:<64 hex digits>` with a timestamp below 2^64.
+fn is_well_formed(header: &[u8]) -> bool {
+    let Some((timestamp, tag)) = header.strip_prefix(b"HMAC ").and_then(|rest| {
+        rest.iter()
+            .position(|&b| b == b':')
+            .map(|at| rest.split_at(at))
+    }) else {
+        return false;
+    };
+    let tag = &tag[1..];
+    let digits_fit = !timestamp.is_empty()
+        && timestamp.iter().all(u8::is_ascii_digit)
+        && timestamp
+            .iter()
+            .try_fold(0u64, |value, digit| {
+                value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+            })
+            .is_some();
+    digits_fit && tag.len() == 64 && tag.iter().all(u8::is_ascii_hexdigit)
 }
 
 /// The hex HMAC of a header made by `sign`.
@@ -174,6 +242,12 @@ pub fn check(data: &[u8]) {
 }
 
 fn check_arbitrary_header(server: &Server<'_>, header: &[u8]) {
+    assert_eq!(
+        parse_header(header).is_ok(),
+        is_well_formed(header),
+        "parse_header on {:?}",
+        String::from_utf8_lossy(header)
+    );
     if server.verify(header).is_ok() {
         server.assert_accepted_header_is_genuine(header);
     }
@@ -191,25 +265,17 @@ fn check_arbitrary_header(server: &Server<'_>, header: &[u8]) {
 
 fn check_signed_headers(server: &Server<'_>, input: &AuthInput<'_>) {
     let ts = input.timestamp;
-    let over_body = sign(&server.key, ts, Some(server.body));
-    assert_eq!(
-        server.verify(over_body.as_bytes()),
-        server.expected_for_signed(ts, Some(server.body)),
-        "{over_body:?} over the body"
-    );
-    let over_timestamp = sign(&server.key, ts, None);
-    assert_eq!(
-        server.verify(over_timestamp.as_bytes()),
-        server.expected_for_signed(ts, None),
-        "{over_timestamp:?} over the timestamp alone"
-    );
     let other_body = [server.body, b"!"].concat();
-    let over_other_body = sign(&server.key, ts, Some(&other_body));
-    assert_eq!(
-        server.verify(over_other_body.as_bytes()),
-        server.expected_for_signed(ts, Some(&other_body)),
-        "{over_other_body:?} over another body"
-    );
+    let signed_bodies = [Some(server.body), None, Some(other_body.as_slice())];
+    for signed_body in signed_bodies {
+        let header = sign(&server.key, ts, signed_body);
+        assert_eq!(
+            server.verify(header.as_bytes()),
+            server.expected_for_signed(ts, signed_body),
+            "{header:?} signed over {signed_body:?}"
+        );
+        server.assert_header_check(&header, ts, signed_body);
+    }
     let other_key = ApiKey::from_hex(&format!("{}0", server.key.as_hex()));
     let by_other_key = sign(&other_key, ts, Some(server.body));
     let expected = match server.in_window(ts) {
@@ -222,7 +288,7 @@ fn check_signed_headers(server: &Server<'_>, input: &AuthInput<'_>) {
         "another key"
     );
 
-    let mut mutated = over_body.into_bytes();
+    let mut mutated = sign(&server.key, ts, Some(server.body)).into_bytes();
     let position = usize::from(input.mutation_position) % mutated.len();
     mutated[position] ^= input.mutation_mask;
     check_arbitrary_header(server, &mutated);
