@@ -17,12 +17,16 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    /// An error about `key`; line breaks in `problem` are folded so the message stays one line.
+    /// An error about `key`; line breaks in `problem` are folded and those in `key` (a quoted
+    /// TOML key may hold them) are escaped, so the message stays one line.
     pub fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
         let problem: String = problem.into();
-        let one_line = problem.lines().map(str::trim).filter(|l| !l.is_empty());
+        let one_line = problem
+            .split(['\n', '\r'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty());
         Self {
-            key: key.into(),
+            key: key.into().replace('\n', "\\n").replace('\r', "\\r"),
             problem: one_line.collect::<Vec<_>>().join("; "),
         }
     }
@@ -58,5 +62,18 @@ impl LoadError {
             Self::Config(error) => Some(error),
             Self::Cli(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_breaks_in_key_and_problem_never_split_the_message() {
+        let error = ConfigError::new("node.a\nb\rc", "first\r\nsecond\rthird\n");
+        assert_eq!(error.key, "node.a\\nb\\rc");
+        assert_eq!(error.problem, "first; second; third");
+        assert!(!error.to_string().contains(['\n', '\r']), "{error}");
     }
 }
