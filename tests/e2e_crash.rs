@@ -151,6 +151,8 @@ struct Storms {
     alice: Option<TestNode>,
     bob: Option<TestNode>,
     channels_opened: usize,
+    /// The channel the payments use now.
+    channel_id: String,
     /// Sender payments still pending in ldk-node's store after settling, over all storms.
     unsettled: HashSet<String>,
     /// What the sender's event streams reported.
@@ -168,7 +170,14 @@ async fn crash_storms_lose_no_payment_and_never_wedge_events() {
         TestNode::start(&chain, "bob", "")
     );
     alice.fund(&chain, FUNDING_SATS).await;
-    open_channel(&chain, &alice, &bob, CHANNEL_SATS, 0, false).await;
+    let user_channel_id = open_channel(&chain, &alice, &bob, CHANNEL_SATS, 0, false).await;
+    let channel_id = alice
+        .channels()
+        .await
+        .into_iter()
+        .find(|c| c.user_channel_id == user_channel_id)
+        .expect("the channel")
+        .channel_id;
     // Bob learns Alice's address, so that a restarted Bob reconnects at once (ldk-node only
     // retries known peers every 60 s, and an unannounced channel's opener is not known).
     bob.rpc()
@@ -184,6 +193,7 @@ async fn crash_storms_lose_no_payment_and_never_wedge_events() {
         alice: Some(alice),
         bob: Some(bob),
         channels_opened: 1,
+        channel_id,
         unsettled: HashSet::new(),
         seen: Arc::default(),
     };
@@ -466,59 +476,113 @@ impl Storms {
         *slot = Some(node.restart(&self.chain).await);
     }
 
-    /// Waits until the channel is usable on both sides again (`false`) or gone on either side
-    /// (`true`: ldk-node force-closed it on restart).
+    /// Waits until the current channel is usable on both sides again (`false`) or gone on
+    /// either side (`true`: ldk-node force-closed it on restart).
     async fn wait_for_channel(&self) -> bool {
         let (alice, bob) = (self.alice(), self.bob());
         wait_until(
             "channel usable again, or closed",
             Duration::from_secs(60),
             || async {
-                let mine = alice.channels().await;
-                let theirs = bob.channels().await;
-                let open = |channels: &[ldk_server::proto::types::Channel], peer: &str| {
+                let state = |channels: Vec<ldk_server::proto::types::Channel>| {
                     channels
-                        .iter()
-                        .filter(|c| c.counterparty_node_id == peer)
-                        .count()
+                        .into_iter()
+                        .find(|c| c.channel_id == self.channel_id)
+                        .map(|c| c.is_usable)
                 };
-                let usable = |channels: &[ldk_server::proto::types::Channel], peer: &str| {
-                    channels
-                        .iter()
-                        .any(|c| c.counterparty_node_id == peer && c.is_usable)
-                };
-                if open(&mine, &bob.node_id) == 0 || open(&theirs, &alice.node_id) == 0 {
-                    return Some(true);
+                match (state(alice.channels().await), state(bob.channels().await)) {
+                    (None, _) | (_, None) => Some(true),
+                    (Some(true), Some(true)) => Some(false),
+                    _ => None,
                 }
-                (usable(&mine, &bob.node_id) && usable(&theirs, &alice.node_id)).then_some(false)
             },
         )
         .await
     }
 
-    /// After a force-close: confirms the closing transaction and opens a new channel.
+    /// After a force-close: confirms the closing transactions and opens a new channel. An
+    /// attempt whose funding transaction does not reach the mempool is reported and retried
+    /// after another block; the storms stop (the test fails) after three.
     async fn reopen_channel(&mut self) {
+        for attempt in 1..=3 {
+            self.chain.mine(if attempt == 1 { 6 } else { 1 });
+            let height = self.chain.height();
+            self.alice().wait_for_height(height).await;
+            self.bob().wait_for_height(height).await;
+            let spendable = self.alice().balances().await.spendable_onchain_balance_sats;
+            assert!(
+                spendable > CHANNEL_SATS + 100_000,
+                "stopping the storms: Alice has {spendable} sats left after {} channels, not \
+                 enough for another one",
+                self.channels_opened
+            );
+            match self.try_open_channel().await {
+                Ok(channel_id) => {
+                    self.channel_id = channel_id;
+                    self.channels_opened += 1;
+                    return;
+                }
+                Err(why) => println!("reopening the channel, attempt {attempt}: {why}"),
+            }
+        }
+        panic!(
+            "stopping the storms: no new channel after 3 attempts; Alice's log:\n{}",
+            self.alice().server.log()
+        );
+    }
+
+    /// Opens a channel from Alice to Bob and waits until both can use it; returns its id.
+    async fn try_open_channel(&self) -> Result<String, String> {
+        use open_channel_request::Amount;
+        let (alice, bob) = (self.alice(), self.bob());
+        let opened = alice
+            .rpc()
+            .open_channel(OpenChannelRequest {
+                node_pubkey: bob.node_id.clone(),
+                address: bob.p2p_address.clone(),
+                amount: Some(Amount::ChannelAmountSats(CHANNEL_SATS)),
+                push_to_counterparty_msat: None,
+                channel_config: None,
+                announce_channel: false,
+                disable_counterparty_reserve: false,
+            })
+            .await
+            .map_err(|status| format!("OpenChannel: {status:?}"))?
+            .into_inner();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (channel_id, txid) = loop {
+            let funded = alice.channels().await.into_iter().find_map(|c| {
+                let txid = c.funding_txo.as_ref()?.txid.clone();
+                (c.user_channel_id == opened.user_channel_id).then_some((c.channel_id, txid))
+            });
+            match funded {
+                Some((channel_id, txid)) if self.chain.in_mempool(&txid) => {
+                    break (channel_id, txid)
+                }
+                _ if Instant::now() > deadline => {
+                    return Err(format!("funding transaction {funded:?} not in the mempool"));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        };
         self.chain.mine(6);
         let height = self.chain.height();
-        self.alice().wait_for_height(height).await;
-        self.bob().wait_for_height(height).await;
-        let spendable = self.alice().balances().await.spendable_onchain_balance_sats;
-        assert!(
-            spendable > CHANNEL_SATS + 100_000,
-            "stopping the storms: Alice has {spendable} sats left after {} force-closes, not \
-             enough for another channel",
-            self.channels_opened
-        );
-        open_channel(
-            &self.chain,
-            self.alice(),
-            self.bob(),
-            CHANNEL_SATS,
-            0,
-            false,
+        alice.wait_for_height(height).await;
+        bob.wait_for_height(height).await;
+        wait_until(
+            &format!("channel {channel_id} (funding {txid}) usable on both sides"),
+            Duration::from_secs(60),
+            || async {
+                let usable = |channels: Vec<ldk_server::proto::types::Channel>| {
+                    channels
+                        .iter()
+                        .any(|c| c.channel_id == channel_id && c.is_usable)
+                };
+                (usable(alice.channels().await) && usable(bob.channels().await)).then_some(())
+            },
         )
         .await;
-        self.channels_opened += 1;
+        Ok(channel_id)
     }
 
     /// Waits until none of `ids` is pending in the sender's ldk-node store, or until the set of
