@@ -124,6 +124,9 @@ fn call_deadline(request: &mut Request<Body>) -> Result<Option<tokio::time::Inst
 
 /// Parses a `grpc-timeout` value: 1 to 8 digits and a unit (H, M, S, m, u, n).
 pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    if !value.is_ascii() {
+        return None;
+    }
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -192,7 +195,7 @@ mod tests {
             parse_grpc_timeout("99999999S"),
             Some(Duration::from_secs(99_999_999))
         );
-        for bad in ["", "S", "123456789S", "10x", "-1S", "1.5S"] {
+        for bad in ["", "S", "123456789S", "10x", "-1S", "1.5S", "1é", "é"] {
             assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
         }
     }
