@@ -25,7 +25,8 @@ fn return_large_buffers_to_the_os() {
     }
 }
 
-fn raise_open_file_limit() -> Option<u64> {
+/// Raises the open-file soft limit to the hard limit; returns the limit now in force.
+pub fn raise_open_file_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -22,20 +22,10 @@ use super::ServerProcess;
 /// The HTTP/2 connection preface a client sends first.
 pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Raises this process's open-file soft limit to its hard limit (the tests open thousands).
+/// Raises this process's open-file soft limit to its hard limit (the tests open thousands),
+/// as the server does for itself.
 pub fn raise_open_file_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain libc calls on an owned struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
+    ldk_server::process_settings::raise_open_file_limit();
 }
 
 /// A TCP connection to `server` from `local` (any port).
@@ -153,22 +143,9 @@ pub fn malformed_headers_block() -> Vec<u8> {
     block
 }
 
-/// Reads frames from `reader` until a GOAWAY arrives (returns true) or the stream ends.
-pub async fn wait_for_goaway(mut reader: impl tokio::io::AsyncRead + Unpin) -> bool {
-    let mut header = [0u8; 9];
-    loop {
-        if reader.read_exact(&mut header).await.is_err() {
-            return false;
-        }
-        let length = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
-        let mut payload = vec![0u8; length];
-        if reader.read_exact(&mut payload).await.is_err() {
-            return false;
-        }
-        if header[3] == 0x7 {
-            return true;
-        }
-    }
+/// Reads frames from `reader` until a GOAWAY arrives (true) or the connection ends (false).
+pub async fn wait_for_goaway(reader: impl tokio::io::AsyncRead + Unpin) -> bool {
+    read_until_refused(reader, Duration::from_secs(60)).await.0 == Refusal::GoAway
 }
 
 /// Writes the client preface and an empty SETTINGS frame.
