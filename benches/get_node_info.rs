@@ -5,7 +5,7 @@
 //! several concurrent connections. Needs bitcoind (BITCOIND_EXE or PATH); says SKIPPED without.
 //!
 //! Run: `cargo bench --bench get_node_info` (optionally BENCH_SECONDS, BENCH_CONNECTIONS,
-//! BENCH_CONCURRENCY).
+//! BENCH_CONCURRENCY, and BENCH_NODE_CONFIG: TOML added to the server's configuration).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -91,6 +91,23 @@ fn report(label: &str, outcome: &Outcome) {
     );
 }
 
+/// The server's count of closed connections by reason, e.g. `client_closed=4 protocol_error=12`:
+/// a rejection path that makes the server close connections shows up here.
+async fn connections_closed(node: &TestNode) -> String {
+    let text = node.metrics().await;
+    let counts: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("ldk_server_connections_closed_total{reason=\""))
+        .filter_map(|rest| rest.split_once("\"} "))
+        .map(|(reason, value)| format!("{reason}={value}"))
+        .collect();
+    if counts.is_empty() {
+        "none".to_owned()
+    } else {
+        counts.join(" ")
+    }
+}
+
 async fn clients(options: &ClientOptions, connections: u64) -> Vec<LdkServerClient> {
     let mut clients = Vec::new();
     for _ in 0..connections {
@@ -106,7 +123,9 @@ async fn main() {
     let Some(chain) = Chain::start("bench get_node_info") else {
         return;
     };
-    let node = TestNode::start(&chain, "bench", "").await;
+    // Extra server configuration (TOML), e.g. `[limits]` settings to compare.
+    let extra = std::env::var("BENCH_NODE_CONFIG").unwrap_or_default();
+    let node = TestNode::start(&chain, "bench", &extra).await;
     let seconds = env_number("BENCH_SECONDS", 5);
     let connections = env_number("BENCH_CONNECTIONS", 4);
     let concurrency = env_number("BENCH_CONCURRENCY", 64);
@@ -126,6 +145,7 @@ async fn main() {
         "signed (full path)",
         &hammer(authorised, concurrency, run_for, true).await,
     );
+    println!("  connections closed so far: {}", connections_closed(&node).await);
 
     let rejected_options = ClientOptions {
         api_key: ApiKey::from_hex("00"),
@@ -136,4 +156,7 @@ async fn main() {
         "wrong key (transport only)",
         &hammer(rejected, concurrency, run_for, false).await,
     );
+    // A throttled address's connections are refused until its bucket holds a token again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("  connections closed so far: {}", connections_closed(&node).await);
 }

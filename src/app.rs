@@ -14,6 +14,7 @@ use crate::logging::RotatingFile;
 use crate::metrics::Metrics;
 use crate::node::builder::{build_and_start, load_or_generate_mnemonic};
 use crate::node::{start_with_retry, NodeHandle, NodeState};
+use crate::private_storage;
 use crate::proto::events::EventEnvelope;
 use crate::server::gateway::GatewayState;
 use crate::server::metrics_endpoint::basic_authorization;
@@ -241,15 +242,18 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
     })
 }
 
+/// Creates the storage directories owner-only and tightens what an earlier, looser start left
+/// (logged, not refused).
 fn prepare_directories(config: &Config) -> Result<(), String> {
-    use std::os::unix::fs::DirBuilderExt;
-    for dir in [&config.storage_dir, &config.network_dir] {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
+    let log_file = config.log.file.as_ref().map(|file| file.path.as_path());
+    let report = private_storage::secure(
+        &config.storage_dir,
+        &config.network_dir,
+        log_file,
+        &[&config.tls.cert_path],
+    )
+    .map_err(|error| error.to_string())?;
+    report.log();
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 //! ldk-node events into stored history and streamed envelopes; [`store`] is the SQLite history;
 //! [`node`] owns the ldk-node lifecycle; [`metrics`] exports Prometheus series; [`systemd`] takes
 //! socket-activated listeners and talks to the service manager; [`privileges`] drops every
-//! capability; [`client`] is the signing, certificate-pinning client the CLI and tests use.
+//! capability; [`private_storage`] keeps storage, databases and logs owner-only; [`client`] is the signing, certificate-pinning client the CLI and tests use.
 
 pub mod api;
 pub mod app;
@@ -22,6 +22,7 @@ pub mod fault;
 pub mod logging;
 pub mod metrics;
 pub mod node;
+pub mod private_storage;
 pub mod privileges;
 pub mod process_settings;
 pub mod proto;

@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use ldk_server::config::Config;
 use ldk_server::logging::RotatingFile;
+use ldk_server::private_storage;
 use ldk_server::systemd::listeners::Listeners;
 
 fn main() -> ExitCode {
+    // Before anything is created: storage, databases and logs are private whatever the umask.
+    private_storage::restrict_umask();
     let config = match ldk_server::config::load() {
         Ok(config) => config,
         Err(error) => error.exit(),

@@ -6,6 +6,7 @@
 use std::fs;
 use std::io::Write;
 use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -152,5 +153,8 @@ fn write_public_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     }
     let mut file = fs::File::create(path)?;
     file.write_all(contents)?;
+    // Readable by everyone despite the server's umask: a certificate is public, and clients
+    // on this host pin it.
+    file.set_permissions(fs::Permissions::from_mode(0o644))?;
     file.sync_all()
 }

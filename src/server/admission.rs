@@ -5,6 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http::request::Parts;
 use http::{header, HeaderValue, Request};
 use http_body_util::Full;
 use tonic::body::Body;
@@ -32,20 +34,40 @@ pub struct Admitted {
 }
 
 /// Runs every check on `request`; the error is the status to answer with.
-pub async fn admit(state: &GatewayState, mut request: Request<Body>) -> Result<Admitted, Status> {
-    routes::check(request.uri().path())?;
-    let deadline = call_deadline(&mut request)?;
-    let source = source_address(&request);
+///
+/// A request refused before its body was read has the rest of its body
+/// [drained in the background](body::finish_in_background), so that the answer leaves at once
+/// and the HTTP/2 stream still closes normally.
+pub async fn admit(state: &GatewayState, request: Request<Body>) -> Result<Admitted, Status> {
+    let (mut parts, request_body) = request.into_parts();
+    let mut unread = Some(request_body);
+    let checked = check(state, &mut parts, &mut unread).await;
+    if let Some(request_body) = unread {
+        body::finish_in_background(request_body);
+    }
+    let (bytes, deadline) = checked?;
+    Ok(Admitted {
+        request: Request::from_parts(parts, Body::new(Full::new(bytes))),
+        deadline,
+    })
+}
+
+/// The checks of [`admit`]; takes the body out of `unread` once it starts reading it.
+async fn check(
+    state: &GatewayState,
+    parts: &mut Parts,
+    unread: &mut Option<Body>,
+) -> Result<(Bytes, Option<tokio::time::Instant>), Status> {
+    routes::check(parts.uri.path())?;
+    let deadline = call_deadline(parts)?;
+    let source = source_address(parts);
     if let Some(wait) = state.throttle.throttled(source, Instant::now()) {
         state.metrics.record_auth_failure(THROTTLED_REASON);
         return Err(throttled(wait));
     }
-    body::check_declared_length(declared_length(&request))?;
-    grpc_frame::check_encoding(request.headers())?;
-    let header = request
-        .headers()
-        .get(AUTH_HEADER)
-        .map(HeaderValue::as_bytes);
+    body::check_declared_length(declared_length(parts))?;
+    grpc_frame::check_encoding(&parts.headers)?;
+    let header = parts.headers.get(AUTH_HEADER).map(HeaderValue::as_bytes);
     let checked = auth::check_header(
         &state.api_key,
         header,
@@ -53,16 +75,18 @@ pub async fn admit(state: &GatewayState, mut request: Request<Body>) -> Result<A
         state.require_body_signature,
     )
     .map_err(|error| auth_failed(state, source, error))?;
-    let (parts, request_body) = request.into_parts();
-    let bytes = match checked {
-        HeaderCheck::Authenticated => {
-            body::read(request_body, None, state.limits.body_read_timeout).await?
-        }
-        HeaderCheck::NeedsBody(credentials) => {
-            let mut reservation = state
+    let reservation = match checked {
+        HeaderCheck::Authenticated => None,
+        HeaderCheck::NeedsBody(_) => Some(
+            state
                 .body_budget
                 .reservation(source)
-                .map_err(body::over_budget)?;
+                .map_err(body::over_budget)?,
+        ),
+    };
+    let request_body = unread.take().unwrap_or_else(Body::empty);
+    let bytes = match (checked, reservation) {
+        (HeaderCheck::NeedsBody(credentials), Some(mut reservation)) => {
             let bytes = body::read(
                 request_body,
                 Some(&mut reservation),
@@ -73,12 +97,10 @@ pub async fn admit(state: &GatewayState, mut request: Request<Body>) -> Result<A
                 .map_err(|error| auth_failed(state, source, error))?;
             bytes
         }
+        _ => body::read(request_body, None, state.limits.body_read_timeout).await?,
     };
     grpc_frame::check_unary(&bytes)?;
-    Ok(Admitted {
-        request: Request::from_parts(parts, Body::new(Full::new(bytes))),
-        deadline,
-    })
+    Ok((bytes, deadline))
 }
 
 /// Counts a failed authentication against its source and says why it failed.
@@ -97,8 +119,8 @@ fn throttled(wait: Duration) -> Status {
 
 /// Whom a request is accounted to (see [`throttle::source_of`]). A request that did not come
 /// through the connection loop (none in production) shares one bucket.
-fn source_address(request: &Request<Body>) -> IpAddr {
-    match request.extensions().get::<PeerAddress>() {
+fn source_address(parts: &Parts) -> IpAddr {
+    match parts.extensions.get::<PeerAddress>() {
         Some(peer) => throttle::source_of(peer.0.ip()),
         None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     }
@@ -107,11 +129,11 @@ fn source_address(request: &Request<Body>) -> IpAddr {
 /// The deadline a unary call's `grpc-timeout` sets, taken out of the request so that tonic does
 /// not also apply it (tonic reports an expired timeout as CANCELLED; the API contract says
 /// DEADLINE_EXCEEDED). Streams ignore the timeout, as upstream.
-fn call_deadline(request: &mut Request<Body>) -> Result<Option<tokio::time::Instant>, Status> {
-    let Some(value) = request.headers_mut().remove(GRPC_TIMEOUT) else {
+fn call_deadline(parts: &mut Parts) -> Result<Option<tokio::time::Instant>, Status> {
+    let Some(value) = parts.headers.remove(GRPC_TIMEOUT) else {
         return Ok(None);
     };
-    if request.uri().path() == SUBSCRIBE_EVENTS_PATH {
+    if parts.uri.path() == SUBSCRIBE_EVENTS_PATH {
         return Ok(None);
     }
     let timeout = value
@@ -143,9 +165,9 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     }
 }
 
-fn declared_length(request: &Request<Body>) -> Option<u64> {
-    request
-        .headers()
+fn declared_length(parts: &Parts) -> Option<u64> {
+    parts
+        .headers
         .get(header::CONTENT_LENGTH)?
         .to_str()
         .ok()?
@@ -157,12 +179,14 @@ fn declared_length(request: &Request<Body>) -> Option<u64> {
 mod tests {
     use super::*;
 
+    fn parts() -> Parts {
+        Request::new(Body::empty()).into_parts().0
+    }
+
     fn from_peer(peer: &str) -> IpAddr {
-        let mut request = Request::new(Body::empty());
-        request
-            .extensions_mut()
-            .insert(PeerAddress(peer.parse().unwrap()));
-        source_address(&request)
+        let mut parts = parts();
+        parts.extensions.insert(PeerAddress(peer.parse().unwrap()));
+        source_address(&parts)
     }
 
     #[test]
@@ -181,7 +205,7 @@ mod tests {
             IpAddr::from([10, 0, 0, 1])
         );
         assert_eq!(
-            source_address(&Request::new(Body::empty())),
+            source_address(&parts()),
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         );
     }

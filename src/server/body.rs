@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use tonic::body::Body;
 use tonic::Status;
@@ -25,6 +26,43 @@ pub async fn read(
             "the request body did not arrive within {} s ([limits] body_read_timeout_secs)",
             timeout.as_secs()
         ))),
+    }
+}
+
+/// Most bytes of an unread body consumed after an early answer.
+const FINISH_MAX_BYTES: usize = 64 * 1024;
+/// Longest wait for the rest of an unread body after an early answer.
+const FINISH_MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Lets the client finish sending a body the server will not use (the call was refused before
+/// reading it), discarding it in the background, within [`FINISH_MAX_BYTES`] and
+/// [`FINISH_MAX_WAIT`].
+///
+/// Dropping an unfinished body makes HTTP/2 reset the stream. h2 remembers only 50 reset streams
+/// per connection for a second; DATA arriving for a forgotten one (a client sends its body right
+/// after its headers) is answered with a `STREAM_CLOSED` reset that counts against the
+/// connection's local-error-reset limit, and at 256 of those the whole connection is closed
+/// (`ENHANCE_YOUR_CALM`). Refused calls would then cost a new TLS connection every few hundred.
+/// A body larger or slower than the bounds is dropped as before.
+pub fn finish_in_background(body: Body) {
+    if body.is_end_stream() {
+        return;
+    }
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(FINISH_MAX_WAIT, discard(body, FINISH_MAX_BYTES)).await;
+    });
+}
+
+/// Reads and drops frames until the body ends or `limit` bytes have gone by.
+async fn discard(mut body: Body, limit: usize) {
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(chunk) = frame.into_data() {
+            seen = seen.saturating_add(chunk.len());
+            if seen > limit {
+                return;
+            }
+        }
     }
 }
 
