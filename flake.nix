@@ -61,6 +61,10 @@
             nix-tree
           ];
           # The end-to-end tests start a regtest bitcoind from here (corepc-node's convention).
+          # Newer than corepc-node's feature "29_0" (Cargo.toml), which is harmless: the feature
+          # only picks the typed client, and the tests use its untyped `call`; the two typed
+          # calls corepc-node makes itself (createwallet, loadwallet) are the same in its v29
+          # and v30 clients.
           BITCOIND_EXE = lib.getExe' pkgs.bitcoind "bitcoind";
         };
       });
@@ -100,8 +104,12 @@
             find . -name '*.rs' -not -path './target/*' -exec rustfmt --check --edition 2021 {} +
             touch $out
           '';
+          # The module through nixpkgs' eval-config.nix in several configurations (nix/module-eval.nix).
+          module-eval = import ./nix/module-eval.nix { inherit nixpkgs self pkgs; };
           nixos-single-node = vmTest ./tests/nixos/single-node.nix;
           nixos-two-nodes = vmTest ./tests/nixos/two-nodes.nix;
+          # README.md's NixOS example, nixos-module/example.nix, booted.
+          nixos-readme-example = vmTest ./tests/nixos/readme-example.nix;
         }
       );
 

@@ -1,6 +1,6 @@
-# The ldk-server package: both binaries, the systemd units of systemd/ (with the installed
-# binary's path), sysusers and tmpfiles entries, the Grafana dashboards and the Prometheus
-# alert rules.
+# The ldk-server package: both binaries, the systemd units of systemd/ (the server, its init
+# service and both sockets, with the installed binary's path), sysusers and tmpfiles entries,
+# the Grafana dashboards and the Prometheus alert rules.
 {
   lib,
   rustPlatform,
@@ -39,14 +39,25 @@ rustPlatform.buildRustPackage {
   preCheck = ''
     export HOME=$TMPDIR
   '';
+  # Builders run other builds beside this one, so the suite runs one test at a time (nixpkgs'
+  # cargoCheckHook then passes --test-threads=1 instead of $NIX_BUILD_CORES), and the two tests
+  # that count sd_notify watchdog pings within a sub-second window are left to scripts/test and
+  # the VM tests: a scheduling delay on a loaded builder is not a defect of the server.
+  dontUseCargoParallelTests = true;
+  checkFlags = [
+    "--skip=notify_status_ready_watchdog_reload_and_stopping"
+    "--skip=with_the_chain_source_down_status_says_why_and_ready_never_comes"
+  ];
 
   postInstall = ''
     units=$out/lib/systemd/system
     install -Dm444 -t $units systemd/ldk-server.socket systemd/ldk-server-metrics.socket
-    # The units name /usr/local/bin/ldk-server and allow execution from /usr only.
-    substitute systemd/ldk-server.service $units/ldk-server.service \
-      --replace-fail /usr/local/bin/ldk-server $out/bin/ldk-server \
-      --replace-fail 'ExecPaths=/usr -/lib -/lib64' 'ExecPaths=/nix/store'
+    # The services name /usr/local/bin/ldk-server and allow execution from /usr only.
+    for service in ldk-server.service ldk-server-init.service; do
+      substitute systemd/$service $units/$service \
+        --replace-fail /usr/local/bin/ldk-server $out/bin/ldk-server \
+        --replace-fail 'ExecPaths=/usr -/lib -/lib64' 'ExecPaths=/nix/store'
+    done
     install -Dm444 systemd/ldk-server.sysusers $out/lib/sysusers.d/ldk-server.conf
     install -Dm444 systemd/ldk-server.tmpfiles $out/lib/tmpfiles.d/ldk-server.conf
     install -Dm444 systemd/config.toml $out/share/doc/ldk-server/config.toml

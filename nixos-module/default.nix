@@ -1,8 +1,9 @@
 # services.ldk-server: a socket-activated, sandboxed Lightning node serving the LDK Server
 # gRPC API. The units come from the package (systemd/ of the repository, installed by
-# nix/package.nix); this module only adds what differs on NixOS, as drop-ins: the ExecStart
-# with the generated configuration, credentials from files, the socket addresses, and the
-# confinement of the service to its own closure.
+# nix/package.nix), ldk-server-init.service and its sandbox included; this module only adds
+# what differs on NixOS, as drop-ins: the ExecStart with the generated configuration,
+# credentials from files, the socket addresses, and the confinement of the service to its own
+# closure. It never loosens a sandbox setting of the packaged units.
 {
   config,
   lib,
@@ -45,27 +46,89 @@ let
     }
   );
 
-  cliWrapper = pkgs.writeShellScriptBin "ldk-server-cli" ''
-    exec ${lib.getExe' cfg.package "ldk-server-cli"} --config ${cliConfigFile} "$@"
-  '';
+  # Installed with a higher priority than the package's own `ldk-server-cli`: system-path is a
+  # buildEnv with `ignoreCollisions`, where the first of two equal-priority files would win
+  # silently, so a host that also installs the package could get the unconfigured binary.
+  cliWrapper = lib.hiPrio (
+    pkgs.writeShellScriptBin "ldk-server-cli" ''
+      exec ${lib.getExe' cfg.package "ldk-server-cli"} --config ${cliConfigFile} "$@"
+    ''
+  );
 
-  # The API key the server uses: the operator's file, else the one it generated.
+  # Where the server keeps what `publishForOperators` copies: its own rules (src/config:
+  # `[tls] cert_path`, default `<storage>/tls.crt`; the `api_key` credential, else
+  # `[auth] api_key_file`, else `<storage>/<network>/api_key`).
+  storageDir = cfg.settings.storage.disk.dir_path;
+  networkDirName =
+    let
+      network = cfg.settings.node.network;
+    in
+    if network == "mainnet" then "bitcoin" else network;
+  certSource = cfg.settings.tls.cert_path or "${storageDir}/tls.crt";
   apiKeySource =
-    if cfg.apiKeyFile != null then cfg.apiKeyFile else "${stateDir}/${cfg.network}/api_key";
+    if cfg.apiKeyFile != null then
+      cfg.apiKeyFile
+    else
+      cfg.settings.auth.api_key_file or "${storageDir}/${networkDirName}/api_key";
 
   # Who may read the copies: the operator group, else root alone.
   publishGroup = if cfg.operatorGroup != null then cfg.operatorGroup else "root";
 
-  # Runs as root ("+"), once the files exist: copies the certificate and API key where the
-  # CLI wrapper reads them, readable by `publishGroup`.
+  # Runs as root ("+", outside the sandbox), once the files exist: copies the certificate and API
+  # key where the CLI wrapper reads them, readable by `publishGroup`.
   publishForOperators = pkgs.writeShellScript "ldk-server-publish-for-operators" ''
     set -eu
     ${lib.getExe' pkgs.coreutils "install"} -d -m 0750 -o root -g ${publishGroup} ${operatorDir}
     ${lib.getExe' pkgs.coreutils "install"} -m 0444 -o root -g ${publishGroup} \
-      ${stateDir}/tls.crt ${operatorDir}/tls.crt
+      ${lib.escapeShellArg certSource} ${operatorDir}/tls.crt
     ${lib.getExe' pkgs.coreutils "install"} -m 0440 -o root -g ${publishGroup} \
-      ${apiKeySource} ${operatorDir}/api_key
+      ${lib.escapeShellArg apiKeySource} ${operatorDir}/api_key
   '';
+
+  # What the module provisions into Grafana: one dashboard provider for the package's boards and,
+  # with Prometheus, a data source for this host's Prometheus.
+  grafanaCfg = config.services.grafana;
+  dashboardProvider = {
+    name = "ldk-server";
+    type = "file";
+    folder = "ldk-server";
+    options.path = "${cfg.package}/share/grafana/dashboards";
+  };
+  prometheusDatasource = {
+    name = "Prometheus (ldk-server)";
+    type = "prometheus";
+    access = "proxy";
+    uid = "ldk-server-prometheus";
+    url = "http://127.0.0.1:${toString config.services.prometheus.port}";
+  };
+  yaml = pkgs.formats.yaml { };
+  grafanaProvisioning = pkgs.linkFarm "ldk-server-grafana-provisioning" [
+    {
+      name = "dashboards/ldk-server.yaml";
+      path = yaml.generate "ldk-server-dashboards.yaml" {
+        apiVersion = 1;
+        providers = [ dashboardProvider ];
+      };
+    }
+    {
+      name = "datasources/ldk-server.yaml";
+      path = yaml.generate "ldk-server-datasources.yaml" {
+        apiVersion = 1;
+        datasources = [ prometheusDatasource ];
+      };
+    }
+  ];
+  # nixpkgs' grafana module asserts "Cannot set both dashboards settings and dashboards path"
+  # (likewise for data sources): where the host set a path, the module sets no settings.
+  hostDashboardsPath = grafanaCfg.provision.dashboards.path != null;
+  hostDatasourcesPath = grafanaCfg.provision.datasources.path != null;
+
+  isLoopback = address: lib.elem address [
+    "127.0.0.1"
+    "[::1]"
+    "::1"
+    "localhost"
+  ];
 
   credentials =
     lib.optional (cfg.apiKeyFile != null) "api_key:${cfg.apiKeyFile}"
@@ -163,6 +226,14 @@ in
         description = ''
           `IPAddressAllow=` of the gRPC socket; everything else is denied. A socket passed to the
           service keeps its own IP rules, so this is where remote access is fenced in.
+        '';
+      };
+      openFirewall = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Whether to open `grpc.port` in the firewall, for API clients on other hosts (with
+          `grpc.address` and `grpc.allowedIPs` widened too: the socket's own rules still apply).
         '';
       };
     };
@@ -274,10 +345,41 @@ in
       description = "Whether to add a scrape job and the alert rules to `services.prometheus`.";
     };
 
-    grafana.enable = mkOption {
-      type = types.bool;
-      default = false;
-      description = "Whether to provision the dashboards (and the Prometheus data source) in `services.grafana`.";
+    grafana = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Whether to provision the dashboards (and, with `prometheus.enable`, the Prometheus data
+          source) through `services.grafana.provision.{dashboards,datasources}.settings`. Where the
+          host provisions one of them from a `path` instead (nixpkgs takes either, not both), the
+          module leaves that one alone and warns: add the files of `grafana.provisioning` to the
+          host's path.
+        '';
+      };
+      provisioning = mkOption {
+        type = types.package;
+        readOnly = true;
+        default = grafanaProvisioning;
+        defaultText = lib.literalMD "a directory with `dashboards/ldk-server.yaml` and `datasources/ldk-server.yaml`";
+        description = ''
+          Grafana provisioning files of this node (a dashboard provider for the package's boards,
+          and a data source for this host's Prometheus), for hosts that provision Grafana from a
+          `path`: e.g. `services.grafana.provision.dashboards.path = pkgs.symlinkJoin { name =
+          "dashboards"; paths = [ ./dashboards "''${config.services.ldk-server.grafana.provisioning}/dashboards" ]; }`.
+        '';
+      };
+    };
+
+    publishedFiles = mkOption {
+      type = types.attrsOf types.str;
+      internal = true;
+      readOnly = true;
+      default = {
+        certificate = certSource;
+        apiKey = apiKeySource;
+      };
+      description = "The files ldk-server-init.service copies to ${operatorDir} (read by nix/module-eval.nix).";
     };
 
     confinement = mkOption {
@@ -316,6 +418,10 @@ in
         message = "services.ldk-server: prometheus.enable scrapes the metrics socket: set metrics.enable = true.";
       }
       {
+        assertion = cfg.prometheus.enable -> config.services.prometheus.enable;
+        message = "services.ldk-server: prometheus.enable adds a scrape job and alert rules to services.prometheus, which is off: set services.prometheus.enable = true (or prometheus.enable = false).";
+      }
+      {
         assertion = cfg.grafana.enable -> config.services.grafana.enable;
         message = "services.ldk-server: grafana.enable provisions dashboards into services.grafana: set services.grafana.enable = true.";
       }
@@ -334,6 +440,25 @@ in
         message = "services.ldk-server: passwords in `settings` would land in the Nix store; use bitcoindRpcPasswordFile and metricsPasswordFile.";
       }
     ];
+
+    warnings =
+      lib.optional (cfg.grpc.openFirewall && (isLoopback cfg.grpc.address || lib.all isLoopback cfg.grpc.allowedIPs)) ''
+        services.ldk-server: grpc.openFirewall opens port ${toString cfg.grpc.port}, but the gRPC socket
+        listens on ${cfg.grpc.address} and admits only ${lib.concatStringsSep ", " cfg.grpc.allowedIPs}: also widen
+        grpc.address (e.g. "0.0.0.0") and grpc.allowedIPs, or remote clients still cannot connect.
+      ''
+      ++ lib.optional (cfg.grafana.enable && hostDashboardsPath) ''
+        services.ldk-server: services.grafana.provision.dashboards.path is set, and nixpkgs takes
+        either a path or settings, so the ldk-server dashboards are not provisioned. Add
+        "''${config.services.ldk-server.grafana.provisioning}/dashboards" to that path (and set
+        services.ldk-server.grafana.enable = false to silence this).
+      ''
+      ++ lib.optional (cfg.grafana.enable && cfg.prometheus.enable && hostDatasourcesPath) ''
+        services.ldk-server: services.grafana.provision.datasources.path is set, and nixpkgs takes
+        either a path or settings, so the Prometheus data source of the ldk-server dashboards is
+        not provisioned. Add "''${config.services.ldk-server.grafana.provisioning}/datasources" to
+        that path (and set services.ldk-server.grafana.enable = false to silence this).
+      '';
 
     services.ldk-server = {
       bitcoind.rpcAddress = lib.mkIf cfg.bitcoind.local.enable (
@@ -385,35 +510,30 @@ in
     # The CLI, preconfigured: address, certificate and API key of this node.
     environment.systemPackages = [ cliWrapper ];
 
-    networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [ cfg.port ];
+    networking.firewall.allowedTCPPorts =
+      lib.optional cfg.openFirewall cfg.port ++ lib.optional cfg.grpc.openFirewall cfg.grpc.port;
 
-    # ldk-server.service, ldk-server.socket and ldk-server-metrics.socket with their hardening.
+    # ldk-server.service, ldk-server-init.service, ldk-server.socket and ldk-server-metrics.socket
+    # with their hardening.
     systemd.packages = [ cfg.package ];
 
     # Creates the seed, certificate and API key before the first connection, so that the first
-    # CLI call can be the one that starts the node; publishes them to the operators.
+    # CLI call can be the one that starts the node; publishes them to the operators. The sandbox
+    # is the packaged unit's (systemd/ldk-server-init.service: no network, no capabilities, the
+    # service's system call filter); this drop-in sets only the command, the credentials and the
+    # publishing step (which runs as root, outside the sandbox: "+").
     systemd.services.ldk-server-init = {
-      description = "LDK Server: create storage, seed, TLS certificate and API key";
       wantedBy = [ "multi-user.target" ];
       before = [ "ldk-server.service" ];
+      restartTriggers = [ configFile ];
       serviceConfig = {
-        Type = "oneshot";
-        RemainAfterExit = true;
-        User = "ldk-server";
-        Group = "ldk-server";
-        StateDirectory = "ldk-server";
-        StateDirectoryMode = "0700";
-        UMask = "0077";
-        ExecStart = "${lib.getExe cfg.package} --init ${configFile}";
+        ExecStart = [
+          ""
+          "${lib.getExe cfg.package} --init ${configFile}"
+        ];
         ExecStartPost = "+${publishForOperators}";
-        LoadCredential = credentials;
-        ProtectSystem = "strict";
-        ProtectHome = true;
-        PrivateTmp = true;
-        PrivateDevices = true;
-        PrivateNetwork = true;
-        NoNewPrivileges = true;
-        CapabilityBoundingSet = "";
+        # The API key alone: creating the files needs no password.
+        LoadCredential = [ "" ] ++ lib.optional (cfg.apiKeyFile != null) "api_key:${cfg.apiKeyFile}";
       };
     };
 
@@ -437,6 +557,9 @@ in
           "${lib.getExe' pkgs.coreutils "kill"} -HUP $MAINPID"
         ];
         LoadCredential = [ "" ] ++ credentials;
+        # The configuration comes from the store: no /etc/ldk-server, which systemd would
+        # otherwise create (and cannot, where /etc is read-only: system.etc.overlay.mutable = false).
+        ConfigurationDirectory = "";
         # Name resolution for peers and chain sources given by host name (absent files are
         # skipped); the confined service sees nothing else of /etc.
         BindReadOnlyPaths = lib.mkIf cfg.confinement [
@@ -498,31 +621,26 @@ in
       ];
       ruleFiles = [ "${cfg.package}/share/prometheus/rules/ldk-server.rules.yml" ];
     };
-    # The condition on the whole service: one on `serviceConfig.LoadCredential` alone would still
-    # define an (empty) prometheus.service when Prometheus is off.
-    systemd.services.prometheus = lib.mkIf (
-      cfg.prometheus.enable && cfg.metricsPasswordFile != null
-    ) {
-      serviceConfig.LoadCredential = [ "ldk-server-metrics-password:${cfg.metricsPasswordFile}" ];
-    };
+    # The condition on the whole service, and on services.prometheus.enable: a drop-in for a
+    # prometheus.service that nixpkgs does not define would be a unit without ExecStart=.
+    systemd.services.prometheus =
+      lib.mkIf
+        (cfg.prometheus.enable && config.services.prometheus.enable && cfg.metricsPasswordFile != null)
+        {
+          serviceConfig.LoadCredential = [ "ldk-server-metrics-password:${cfg.metricsPasswordFile}" ];
+        };
 
+    # Only what the module provides, and never beside a path the host provisions from (the
+    # conditions are inside the submodules, where reading the host's `path` does not depend on
+    # this definition).
     services.grafana.provision = lib.mkIf cfg.grafana.enable {
       enable = true;
-      dashboards.settings.providers = [
-        {
-          name = "ldk-server";
-          folder = "ldk-server";
-          options.path = "${cfg.package}/share/grafana/dashboards";
-        }
-      ];
-      datasources.settings.datasources = lib.mkIf cfg.prometheus.enable [
-        {
-          name = "Prometheus (ldk-server)";
-          type = "prometheus";
-          uid = "ldk-server-prometheus";
-          url = "http://127.0.0.1:${toString config.services.prometheus.port}";
-        }
-      ];
+      dashboards.settings = lib.mkIf (!hostDashboardsPath) {
+        providers = [ dashboardProvider ];
+      };
+      datasources.settings = lib.mkIf (cfg.prometheus.enable && !hostDatasourcesPath) {
+        datasources = [ prometheusDatasource ];
+      };
     };
   };
 

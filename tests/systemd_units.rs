@@ -1,8 +1,10 @@
 //! The bare-metal systemd files in `systemd/`, checked without booting anything: systemd's own
-//! `systemd-analyze verify` and `systemd-analyze security --offline=true` on the units,
-//! `systemd-sysusers` and `systemd-tmpfiles` on the sysusers and tmpfiles files (into temporary
-//! roots), the settings the server relies on read from the unit files, and the example
-//! `config.toml` run through the real binary.
+//! `systemd-analyze verify` and `systemd-analyze security --offline=true` on the units (the
+//! init unit exposed no more than the service), `systemd-sysusers` and `systemd-tmpfiles` on
+//! the sysusers and tmpfiles files (into temporary roots), the settings the server relies on
+//! read from the unit files, and the example `config.toml` run through the real binary. And the
+//! NixOS side as far as it is text: the module's drop-in for the init unit sets nothing of its
+//! sandbox, and README.md quotes `nixos-module/example.nix` verbatim.
 //!
 //! Run with `cargo test --test systemd_units -- --nocapture` to see the full security table.
 //! Without `systemd-analyze` (Debian: `apt install systemd`) the tests that need it print
@@ -23,6 +25,7 @@ use ldk_server::systemd::listeners::{GRPC_FD_NAME, METRICS_FD_NAME};
 use unit_file::UnitFile;
 
 const SERVICE: &str = "ldk-server.service";
+const INIT_SERVICE: &str = "ldk-server-init.service";
 const GRPC_SOCKET: &str = "ldk-server.socket";
 const METRICS_SOCKET: &str = "ldk-server-metrics.socket";
 /// Where the service expects the binary; the verify test points a copy at the built one.
@@ -62,6 +65,66 @@ const ACCEPTED_EXPOSURES: &[(&str, &str)] = &[
          /dev/rtc anyway); without ProtectClock= the exposure would be higher",
     ),
 ];
+
+/// Every check `systemd-analyze security` may still fail for the init unit, and why it stays.
+const INIT_ACCEPTED_EXPOSURES: &[(&str, &str)] = &[
+    (
+        "RestrictAddressFamilies=~AF_UNIX",
+        "journald's native protocol (a socket in the file system, so PrivateNetwork= keeps it)",
+    ),
+    (
+        "RootDirectory=/RootImage=",
+        "a bare-metal install runs the binary and libraries of the host",
+    ),
+    (
+        "DeviceAllow=",
+        "ProtectClock=yes itself adds char-rtc:r (PrivateDevices=yes hides /dev/rtc anyway)",
+    ),
+];
+
+/// The sandbox directives of the service that the init unit must carry with the same value.
+const SHARED_SANDBOX: &[&str] = &[
+    "User",
+    "Group",
+    "StateDirectory",
+    "StateDirectoryMode",
+    "UMask",
+    "CapabilityBoundingSet",
+    "AmbientCapabilities",
+    "NoNewPrivileges",
+    "RestrictSUIDSGID",
+    "PrivateUsers",
+    "ProtectSystem",
+    "ProtectHome",
+    "PrivateTmp",
+    "PrivateDevices",
+    "DevicePolicy",
+    "PrivateMounts",
+    "NoExecPaths",
+    "ExecPaths",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectClock",
+    "ProtectHostname",
+    "ProtectControlGroups",
+    "ProtectProc",
+    "ProcSubset",
+    "PrivateIPC",
+    "RemoveIPC",
+    "KeyringMode",
+    "RestrictNamespaces",
+    "RestrictRealtime",
+    "LockPersonality",
+    "MemoryDenyWriteExecute",
+    "SystemCallFilter",
+    "SystemCallErrorNumber",
+    "SystemCallArchitectures",
+];
+
+/// What the NixOS module's drop-in for the init unit may set: the command (the generated
+/// configuration), its publishing step for the CLI, and the credential from a file.
+const INIT_DROPIN_ALLOWED: &[&str] = &["ExecStart", "ExecStartPost", "LoadCredential"];
 
 fn units_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd")
@@ -133,13 +196,26 @@ fn systemd_analyze_verify_finds_nothing_to_report() {
         &format!("ExecStart={built} {INSTALLED_CONFIG}\n"),
     );
     fs::write(dir.path().join(SERVICE), copy).unwrap();
+    let init = fs::read_to_string(units_dir().join(INIT_SERVICE)).unwrap();
+    let init_exec_start = format!("ExecStart={INSTALLED_BINARY} --init {INSTALLED_CONFIG}\n");
+    assert_eq!(
+        init.matches(&init_exec_start).count(),
+        1,
+        "{INIT_SERVICE} must have exactly one `{}`",
+        init_exec_start.trim_end()
+    );
+    let copy = init.replace(
+        &init_exec_start,
+        &format!("ExecStart={built} --init {INSTALLED_CONFIG}\n"),
+    );
+    fs::write(dir.path().join(INIT_SERVICE), copy).unwrap();
     for socket in [GRPC_SOCKET, METRICS_SOCKET] {
         fs::copy(units_dir().join(socket), dir.path().join(socket)).unwrap();
     }
 
     let out = run(Command::new("systemd-analyze")
         .arg("verify")
-        .args([SERVICE, GRPC_SOCKET, METRICS_SOCKET].map(|u| dir.path().join(u))));
+        .args([SERVICE, INIT_SERVICE, GRPC_SOCKET, METRICS_SOCKET].map(|u| dir.path().join(u))));
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     println!("systemd-analyze verify: {}\n{stdout}{stderr}", out.status);
     assert!(
@@ -149,51 +225,33 @@ fn systemd_analyze_verify_finds_nothing_to_report() {
     );
 }
 
-#[test]
-fn systemd_analyze_security_exposure_is_at_most_1_1() {
-    let Some(version) = systemd_analyze_version() else {
-        return;
-    };
+/// `systemd-analyze security --offline=true` on a unit of `systemd/`: the checks it fails and
+/// the overall exposure, after printing the table; `None` (after a loud message) where
+/// `systemd-analyze` is missing or too old for `--offline`.
+fn offline_security(unit: &str) -> Option<(Vec<String>, f64)> {
+    let version = systemd_analyze_version()?;
     if version < 250 {
         skipped(&format!(
             "systemd-analyze security --offline needs systemd 250 or newer, this is {version}"
         ));
-        return;
+        return None;
     }
     let out = run(Command::new("systemd-analyze")
         .args(["security", "--offline=true", "--no-pager"])
-        .arg(units_dir().join(SERVICE)));
+        .arg(units_dir().join(unit)));
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    println!("systemd-analyze security --offline=true {SERVICE}:\n{stdout}{stderr}");
+    println!("systemd-analyze security --offline=true {unit}:\n{stdout}{stderr}");
     assert!(
         out.status.success(),
         "systemd-analyze security failed ({}):\n{stdout}{stderr}",
         out.status
     );
-
-    let failed: Vec<&str> = stdout
+    let failed = stdout
         .lines()
         .filter_map(|line| line.strip_prefix("✗ "))
-        .map(|rest| rest.split_whitespace().next().unwrap_or(rest))
+        .map(|rest| rest.split_whitespace().next().unwrap_or(rest).to_owned())
         .collect();
-    println!("checks {SERVICE} fails, and why:");
-    let mut unexplained = Vec::new();
-    for name in &failed {
-        match ACCEPTED_EXPOSURES
-            .iter()
-            .find(|(accepted, _)| accepted == name)
-        {
-            Some((_, why)) => println!("  ✗ {name}: {why}"),
-            None => unexplained.push(*name),
-        }
-    }
-    assert!(
-        unexplained.is_empty(),
-        "{SERVICE} newly fails these checks: {unexplained:?} (fix the unit, or explain them in \
-         ACCEPTED_EXPOSURES)"
-    );
-
-    let marker = format!("Overall exposure level for {SERVICE}:");
+    let marker = format!("Overall exposure level for {unit}:");
     let overall = stdout
         .lines()
         .find_map(|line| line.split_once(&marker).map(|(_, rest)| rest))
@@ -203,10 +261,213 @@ fn systemd_analyze_security_exposure_is_at_most_1_1() {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("cannot read the exposure in `{overall}`"));
+    Some((failed, exposure))
+}
+
+/// Asserts that `unit` fails no check beyond `accepted`, printing why each accepted one stays.
+fn assert_only_accepted(unit: &str, failed: &[String], accepted: &[(&str, &str)]) {
+    println!("checks {unit} fails, and why:");
+    let mut unexplained = Vec::new();
+    for name in failed {
+        match accepted.iter().find(|(accepted, _)| accepted == name) {
+            Some((_, why)) => println!("  ✗ {name}: {why}"),
+            None => unexplained.push(name.as_str()),
+        }
+    }
+    assert!(
+        unexplained.is_empty(),
+        "{unit} newly fails these checks: {unexplained:?} (fix the unit, or explain them in the \
+         accepted list)"
+    );
+}
+
+#[test]
+fn systemd_analyze_security_exposure_is_at_most_1_1() {
+    let Some((failed, exposure)) = offline_security(SERVICE) else {
+        return;
+    };
+    assert_only_accepted(SERVICE, &failed, ACCEPTED_EXPOSURES);
     println!("overall exposure: {exposure} (at most {MAX_EXPOSURE})");
     assert!(
         exposure <= MAX_EXPOSURE,
         "overall exposure {exposure} is above {MAX_EXPOSURE}"
+    );
+}
+
+#[test]
+fn the_init_unit_is_exposed_no_more_than_the_service() {
+    let Some((failed, init)) = offline_security(INIT_SERVICE) else {
+        return;
+    };
+    let Some((_, service)) = offline_security(SERVICE) else {
+        return;
+    };
+    assert_only_accepted(INIT_SERVICE, &failed, INIT_ACCEPTED_EXPOSURES);
+    println!("overall exposure: {INIT_SERVICE} {init}, {SERVICE} {service}");
+    assert!(
+        init <= service,
+        "{INIT_SERVICE} is exposed more ({init}) than {SERVICE} ({service})"
+    );
+}
+
+#[test]
+fn the_init_unit_has_the_service_sandbox_and_no_network() {
+    let init = read_unit(INIT_SERVICE);
+    let service = read_unit(SERVICE);
+    let s = "Service";
+    for key in SHARED_SANDBOX {
+        assert!(
+            !service.assignments(s, key).is_empty(),
+            "{SERVICE} has no {key}=: SHARED_SANDBOX is out of date"
+        );
+        assert_eq!(
+            init.assignments(s, key),
+            service.assignments(s, key),
+            "{INIT_SERVICE}: {key}= as in {SERVICE}"
+        );
+    }
+    // Tighter than the service: no network at all, Unix sockets only (journald).
+    assert_eq!(init.expect(s, "PrivateNetwork"), "yes");
+    assert_eq!(init.words(s, "IPAddressDeny"), ["any"]);
+    assert_eq!(init.words(s, "RestrictAddressFamilies"), ["AF_UNIX"]);
+    // Only the API key: creating the files needs no password.
+    assert_eq!(
+        init.values(s, "LoadCredential"),
+        ["api_key:ldk-server.api_key"]
+    );
+
+    assert_eq!(init.expect(s, "Type"), "oneshot");
+    assert_eq!(init.expect(s, "RemainAfterExit"), "yes");
+    assert_eq!(
+        init.expect(s, "ExecStart"),
+        format!("{INSTALLED_BINARY} --init {INSTALLED_CONFIG}")
+    );
+    assert!(init.words("Unit", "Before").contains(&SERVICE.into()));
+    assert_eq!(init.words("Install", "WantedBy"), ["multi-user.target"]);
+}
+
+/// The text between the `{` that ends `opening` and its matching `}` in `text`.
+fn nix_block<'a>(text: &'a str, opening: &str) -> &'a str {
+    let start = text
+        .find(opening)
+        .unwrap_or_else(|| panic!("no `{opening}` in the module"))
+        + opening.len();
+    assert!(
+        opening.ends_with('{'),
+        "`{opening}` must end with the block's {{"
+    );
+    let mut depth = 1;
+    for (i, c) in text[start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[start..start + i];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("`{opening}` is not closed");
+}
+
+/// The attribute names a Nix attribute set body assigns at its top level (`name = ...;`).
+fn nix_top_level_keys(body: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut depth = 0i32;
+    for line in body.lines() {
+        let trimmed = line.trim();
+        if depth == 0 && !trimmed.starts_with('#') {
+            if let Some((key, _)) = trimmed.split_once(" = ") {
+                if key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                {
+                    keys.push(key.to_owned());
+                }
+            }
+        }
+        depth += line.matches(['{', '[', '(']).count() as i32;
+        depth -= line.matches(['}', ']', ')']).count() as i32;
+    }
+    keys
+}
+
+#[test]
+fn the_nixos_module_sets_nothing_of_the_init_unit_sandbox() {
+    let module =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("nixos-module/default.nix"))
+            .unwrap();
+    let dropin = nix_block(&module, "systemd.services.ldk-server-init = {");
+    let service_config = nix_block(dropin, "serviceConfig = {");
+    let keys = nix_top_level_keys(service_config);
+    println!("the module's drop-in for {INIT_SERVICE} sets: {keys:?}");
+    assert!(!keys.is_empty(), "no serviceConfig keys found");
+    for key in &keys {
+        assert!(
+            INIT_DROPIN_ALLOWED.contains(&key.as_str()),
+            "nixos-module/default.nix sets {key}= on {INIT_SERVICE}: the sandbox belongs in \
+             systemd/{INIT_SERVICE}, where it is analysed"
+        );
+    }
+    // The command and the credentials are replaced, not added to: both start with a reset.
+    let compact: String = service_config.split_whitespace().collect();
+    assert!(
+        compact.contains("ExecStart=[\"\""),
+        "ExecStart= is not reset"
+    );
+    assert!(
+        compact.contains("LoadCredential=[\"\"]"),
+        "LoadCredential= is not reset"
+    );
+    // The publishing step is the one command that runs outside the sandbox, as root.
+    assert!(
+        compact.contains("ExecStartPost=\"+${publishForOperators}\";"),
+        "ExecStartPost= must be the root (+) publishing step"
+    );
+    // The unit itself comes from the package, sandbox and all.
+    assert!(module.contains("systemd.packages = [ cfg.package ];"));
+    let package =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("nix/package.nix")).unwrap();
+    assert!(
+        package.contains("for service in ldk-server.service ldk-server-init.service; do"),
+        "nix/package.nix must install {INIT_SERVICE}"
+    );
+
+    // The service's drop-in resets ConfigurationDirectory=: the configuration is in the store.
+    let service_dropin = nix_block(&module, "systemd.services.ldk-server = {");
+    let compact: String = service_dropin.split_whitespace().collect();
+    assert!(
+        compact.contains("ConfigurationDirectory=\"\";"),
+        "the module must reset ConfigurationDirectory= of {SERVICE}"
+    );
+}
+
+#[test]
+fn the_readme_quotes_the_nixos_example_verbatim() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = fs::read_to_string(root.join("nixos-module/example.nix")).unwrap();
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    // The file without its leading comment, as the README's `nix` block after the marker.
+    let body: String = example
+        .lines()
+        .skip_while(|line| line.starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let marker = "`nixos-module/example.nix`:";
+    let after = readme
+        .split_once(marker)
+        .unwrap_or_else(|| panic!("README.md has no `{marker}`"))
+        .1;
+    let block = after
+        .split_once("```nix\n")
+        .and_then(|(_, rest)| rest.split_once("```\n"))
+        .map(|(block, _)| block)
+        .unwrap_or_else(|| panic!("no ```nix block after `{marker}` in README.md"));
+    assert_eq!(
+        block, body,
+        "README.md must quote nixos-module/example.nix (after its comment) verbatim"
     );
 }
 

@@ -115,6 +115,8 @@ in
         for field in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]:
             assert f"{field}:\t0000000000000000" in proc, proc
         assert "NoNewPrivs:\t1" in proc, proc
+        # The configuration is in the store: nothing in /etc (ConfigurationDirectory= reset).
+        machine.succeed("test ! -e /etc/ldk-server")
         score = machine.succeed(
             "systemd-analyze security --no-pager ldk-server.service | tail -n 1"
         )
