@@ -19,7 +19,7 @@
 mod nspawn;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nspawn::container::{Container, Tools};
 use nspawn::host::{self, skipped};
@@ -111,6 +111,8 @@ fn preflight() -> Option<Host> {
 struct Units {
     dir: PathBuf,
     service: UnitFile,
+    /// ldk-server-init.service: `--init` in its own, network-less sandbox at boot.
+    init: UnitFile,
     grpc_socket: UnitFile,
     metrics_socket: UnitFile,
     /// `ExecStart=`'s binary: where the server is installed (the CLI goes next to it).
@@ -127,6 +129,7 @@ impl Units {
     fn read() -> Self {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
         let service = UnitFile::read(&dir.join("ldk-server.service"));
+        let init = UnitFile::read(&dir.join("ldk-server-init.service"));
         let grpc_socket = UnitFile::read(&dir.join("ldk-server.socket"));
         let metrics_socket = UnitFile::read(&dir.join("ldk-server-metrics.socket"));
         let exec = units::exec_start(&service);
@@ -171,6 +174,7 @@ impl Units {
         Self {
             dir,
             service,
+            init,
             grpc_socket,
             metrics_socket,
             server_path,
@@ -246,6 +250,7 @@ fn systemd_boots_and_sandboxes_the_units() {
         "ldk-server.socket".into(),
         "ldk-server-metrics.socket".into(),
         "ldk-server.service".into(),
+        "ldk-server-init.service".into(),
         BITCOIND_UNIT.into(),
     ];
     let state = container.wait_until_booted(Duration::from_secs(30));
@@ -268,6 +273,9 @@ fn systemd_boots_and_sandboxes_the_units() {
              checked",
         );
     }
+
+    check_init_unit(&container, &units);
+    timings.phase("init unit: --init ran in its sandbox at boot; storage private");
 
     check_sockets_listen(&container, &units);
     timings.phase("a. sockets listen, service inactive");
@@ -338,15 +346,20 @@ fn install(rootfs: &Rootfs, units: &Units, host: &Host, rpc_password: &str) {
     rootfs.install_executable(Path::new(SERVER_BIN), &units.server_path);
     rootfs.install_executable(Path::new(CLI_BIN), &units.cli_path);
 
-    for unit in [&units.service, &units.grpc_socket, &units.metrics_socket] {
+    for unit in [
+        &units.service,
+        &units.init,
+        &units.grpc_socket,
+        &units.metrics_socket,
+    ] {
         rootfs.write(
             &format!("/etc/systemd/system/{}", unit.name),
             &unit.text,
             0o644,
         );
     }
-    for socket in [&units.grpc_socket, &units.metrics_socket] {
-        rootfs.enable(&socket.name, &socket.words("Install", "WantedBy"));
+    for unit in [&units.init, &units.grpc_socket, &units.metrics_socket] {
+        rootfs.enable(&unit.name, &unit.words("Install", "WantedBy"));
     }
     rootfs.copy(
         &units.dir.join("ldk-server.sysusers"),
@@ -527,6 +540,54 @@ fn listening_ports(container: &Container) -> Vec<u16> {
 }
 
 /// a. systemd holds both sockets; the service has not run.
+/// ldk-server-init.service ran `--init` at boot under its sandbox (no network, the service's
+/// system call filter, a user namespace) and left the storage owner-only: directories 0700, the
+/// seed and API key 0400, the history database 0600, the certificate alone public.
+fn check_init_unit(container: &Container, units: &Units) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut state = String::new();
+    while Instant::now() < deadline {
+        state = container.first_line(&["systemctl", "is-active", &units.init.name]);
+        if state == "active" || state == "failed" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let journal = container
+        .sh(&format!("journalctl --no-pager -o cat -u {}", units.init.name))
+        .1;
+    assert_eq!(
+        state, "active",
+        "{} should have run and exited successfully; journal:\n{journal}",
+        units.init.name
+    );
+    assert_eq!(container.property(&units.init.name, "Result"), "success");
+    assert!(journal.contains("initialised"), "journal of the init unit:\n{journal}");
+    let dir = &units.state_dir;
+    let expected = [
+        (dir.clone(), "700"),
+        (format!("{dir}/regtest"), "700"),
+        (format!("{dir}/regtest/api_key"), "400"),
+        (format!("{dir}/regtest/ldk_server_data.sqlite"), "600"),
+        (format!("{dir}/keys_mnemonic"), "400"),
+        (format!("{dir}/tls.key"), "400"),
+        (format!("{dir}/tls.crt"), "644"),
+    ];
+    for (path, mode) in expected {
+        let found = container.first_line(&["stat", "-c", "%a %U", &path]);
+        assert_eq!(
+            found,
+            format!("{mode} ldk-server"),
+            "{path} after {}",
+            units.init.name
+        );
+    }
+    println!(
+        "[nspawn]    {} ran --init at boot (PrivateNetwork=yes); storage modes as expected",
+        units.init.name
+    );
+}
+
 fn check_sockets_listen(container: &Container, units: &Units) {
     println!("[nspawn] a. sockets listen while the service is inactive");
     for socket in ["ldk-server.socket", "ldk-server-metrics.socket"] {

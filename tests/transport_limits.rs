@@ -2,8 +2,8 @@
 //! here happens before a request reaches the node): framing statuses, unknown paths, the
 //! `x-auth` header checked before any body byte, per-address throttling of failed
 //! authentications, the unverified-body budget, the body read timeout, the idle timeout that
-//! spares event streams, the TLS handshake timeout, the connection limit, and GOAWAY for a flood
-//! of malformed HEADERS.
+//! spares event streams, the TLS handshake timeout, the connection limit, GOAWAY for a flood
+//! of malformed HEADERS, and refused calls that never cost the client its connection.
 
 mod common;
 
@@ -176,6 +176,61 @@ async fn the_header_is_refused_before_any_body_byte_is_sent() {
             Some("16"),
             "{x_auth:?}"
         );
+    }
+}
+
+/// A call refused from its header alone is answered before its body arrives; the body that
+/// the client sends afterwards must not draw resets. A server that reset such streams would
+/// answer the late DATA of streams h2 no longer remembers with STREAM_CLOSED resets, count them
+/// as protocol errors and GOAWAY the connection after `max_local_error_resets` of them: a
+/// client that keeps being refused (here: 3,000 calls, one connection, body after answer)
+/// would need a new TLS connection every few hundred calls.
+#[tokio::test]
+async fn refused_calls_let_the_body_finish_on_a_connection_that_stays_open() {
+    let server = start_server("auth_failures_burst = 1\nauth_failures_per_minute = 1\n");
+    let wrong_key = ldk_server::auth::ApiKey::from_hex("00ff");
+    let mut sender = h2_from(&server, ATTACKER).await.expect("h2");
+    let mut codes = std::collections::BTreeMap::<String, usize>::new();
+    for call_number in 0..3_000 {
+        sender = sender
+            .ready()
+            .await
+            .unwrap_or_else(|error| panic!("call {call_number}: connection lost: {error}"));
+        let x_auth = auth::sign(&wrong_key, auth::unix_now(), None);
+        let (response, mut body) = sender
+            .send_request(
+                grpc_request("/api.LightningNode/GetBalances", Some(&x_auth)),
+                false,
+            )
+            .expect("send");
+        let response = response
+            .await
+            .unwrap_or_else(|error| panic!("call {call_number}: {error}"));
+        let code = response.headers()["grpc-status"].to_str().unwrap().to_owned();
+        *codes.entry(code).or_default() += 1;
+        if call_number == 0 {
+            // Give a reset time to arrive: none may.
+            let reset = tokio::time::timeout(
+                Duration::from_millis(300),
+                std::future::poll_fn(|cx| body.poll_reset(cx)),
+            )
+            .await;
+            assert!(reset.is_err(), "the server reset a refused call's stream: {reset:?}");
+        }
+        body.send_data(frame(&[]), true)
+            .unwrap_or_else(|error| panic!("call {call_number}: body after the answer: {error}"));
+    }
+    println!("3000 refused calls, body after the answer, one connection: {codes:?}");
+    assert_eq!(codes.get("16"), Some(&1), "{codes:?}");
+    assert_eq!(codes.get("8"), Some(&2_999), "{codes:?}");
+
+    let text = metrics(&server).await;
+    for reason in ["protocol_error", "throttled"] {
+        let closed = metric_value(
+            &text,
+            &format!("ldk_server_connections_closed_total{{reason=\"{reason}\"}}"),
+        );
+        assert_eq!(closed, 0.0, "connections closed for {reason}");
     }
 }
 
