@@ -204,10 +204,7 @@ mod tests {
             from_peer("[::ffff:10.0.0.1]:5000"),
             IpAddr::from([10, 0, 0, 1])
         );
-        assert_eq!(
-            source_address(&parts()),
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        );
+        assert_eq!(source_address(&parts()), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     }
 
     #[test]
