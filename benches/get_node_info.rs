@@ -145,7 +145,10 @@ async fn main() {
         "signed (full path)",
         &hammer(authorised, concurrency, run_for, true).await,
     );
-    println!("  connections closed so far: {}", connections_closed(&node).await);
+    println!(
+        "  connections closed so far: {}",
+        connections_closed(&node).await
+    );
 
     let rejected_options = ClientOptions {
         api_key: ApiKey::from_hex("00"),
@@ -158,5 +161,8 @@ async fn main() {
     );
     // A throttled address's connections are refused until its bucket holds a token again.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    println!("  connections closed so far: {}", connections_closed(&node).await);
+    println!(
+        "  connections closed so far: {}",
+        connections_closed(&node).await
+    );
 }

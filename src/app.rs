@@ -8,8 +8,10 @@ use tokio::sync::{broadcast, watch};
 
 use crate::api::events::EVENT_CHANNEL_CAPACITY;
 use crate::api::{ApiContext, ApiService};
-use crate::auth::{load_or_generate_api_key, ApiKey};
+use crate::auth::{load_or_generate_api_key, ApiKey, KeyId};
 use crate::config::{ApiKeySource, Config};
+use crate::keys::store::KeyStore;
+use crate::keys::{AuthPolicy, Keyring};
 use crate::logging::RotatingFile;
 use crate::metrics::Metrics;
 use crate::node::builder::{build_and_start, load_or_generate_mnemonic};
@@ -75,11 +77,15 @@ pub async fn run(
         .basic_auth
         .as_ref()
         .map(|auth| basic_authorization(&auth.username, &auth.password));
+    let keyring = Arc::new(open_keyring(&config, api_key)?);
     let gateway = Arc::new(GatewayState {
-        require_body_signature: config.auth.require_body_signature,
         metrics_enabled: config.metrics.enabled,
         metrics_authorization: metrics_authorization.clone(),
-        ..GatewayState::new(api_key, config.limits.clone(), Arc::clone(&metrics))
+        ..GatewayState::new(
+            Arc::clone(&keyring),
+            config.limits.clone(),
+            Arc::clone(&metrics),
+        )
     });
     let mut faults = crate::fault::install(Arc::clone(&metrics), Arc::clone(&node_handle));
     let server_task = tokio::spawn(parts.grpc_server.track({
@@ -103,6 +109,9 @@ pub async fn run(
         "serving the gRPC API"
     );
     let mut background = Vec::new();
+    if let Some(store) = keyring.store() {
+        background.push(tokio::spawn(Arc::clone(store).watch(shutdown.clone())));
+    }
     if let Some(listener) = metrics_listener {
         tracing::info!(address = ?metrics_address, origin = ?listeners.origin, "serving /metrics and /healthz over plain HTTP");
         let state = Arc::new(MetricsHttp {
@@ -255,6 +264,20 @@ fn prepare_directories(config: &Config) -> Result<(), String> {
     .map_err(|error| error.to_string())?;
     report.log();
     Ok(())
+}
+
+/// The admin key and the key directory, with the configured signature policy.
+fn open_keyring(config: &Config, admin: ApiKey) -> Result<Keyring, String> {
+    let store = KeyStore::open(
+        &config.auth.keys_dir,
+        config.auth.credentials_dir.clone(),
+        KeyId::of(&admin),
+    )?;
+    let policy = AuthPolicy {
+        require_body_signature: config.auth.require_body_signature,
+        require_v2: config.auth.require_v2,
+    };
+    Ok(Keyring::new(admin, Arc::new(store), policy))
 }
 
 fn load_api_key(source: &ApiKeySource) -> Result<ApiKey, String> {

@@ -120,7 +120,11 @@ fn a_fresh_start_under_umask_022_creates_private_storage() {
     assert_eq!(mode(&data.join("regtest")), 0o700);
     assert_eq!(mode(&data.join("regtest/ldk_server_data.sqlite")), 0o600);
     assert_eq!(mode(&data.join("regtest/ldk-server.log")), 0o600);
-    assert_eq!(mode(&data.join("tls.crt")), 0o644, "the certificate is public");
+    assert_eq!(
+        mode(&data.join("tls.crt")),
+        0o644,
+        "the certificate is public"
+    );
     let checked = assert_private(&data);
     assert!(checked >= 8, "only {checked} entries");
     assert!(
@@ -167,11 +171,17 @@ fn loose_storage_from_an_earlier_start_is_tightened_and_logged() {
             "no log line for {name}:\n{stderr}"
         );
     }
-    assert!(stderr.contains("was=0755") && stderr.contains("now=0700"), "{stderr}");
+    assert!(
+        stderr.contains("was=0755") && stderr.contains("now=0700"),
+        "{stderr}"
+    );
 
     let (code, stderr) = init(dir.path(), &config);
     assert_eq!(code, 0, "{stderr}");
-    assert!(!stderr.contains("tightened"), "second start changes nothing:\n{stderr}");
+    assert!(
+        !stderr.contains("tightened"),
+        "second start changes nothing:\n{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -200,7 +210,12 @@ async fn a_running_node_keeps_every_file_private() {
         fs::read_dir(&network).unwrap().collect::<Vec<_>>()
     );
     let checked = assert_private(&storage);
-    assert_eq!(server.stop().map(|s| s.success()), Some(true), "{}", server.log());
+    assert_eq!(
+        server.stop().map(|s| s.success()),
+        Some(true),
+        "{}",
+        server.log()
+    );
     let after_stop = assert_private(&storage);
     eprintln!("{checked} entries private while running, {after_stop} after a clean stop");
 }

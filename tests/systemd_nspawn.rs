@@ -554,7 +554,10 @@ fn check_init_unit(container: &Container, units: &Units) {
         std::thread::sleep(Duration::from_millis(250));
     }
     let journal = container
-        .sh(&format!("journalctl --no-pager -o cat -u {}", units.init.name))
+        .sh(&format!(
+            "journalctl --no-pager -o cat -u {}",
+            units.init.name
+        ))
         .1;
     assert_eq!(
         state, "active",
@@ -562,7 +565,10 @@ fn check_init_unit(container: &Container, units: &Units) {
         units.init.name
     );
     assert_eq!(container.property(&units.init.name, "Result"), "success");
-    assert!(journal.contains("initialised"), "journal of the init unit:\n{journal}");
+    assert!(
+        journal.contains("initialised"),
+        "journal of the init unit:\n{journal}"
+    );
     let dir = &units.state_dir;
     let expected = [
         (dir.clone(), "700"),

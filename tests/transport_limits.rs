@@ -206,7 +206,10 @@ async fn refused_calls_let_the_body_finish_on_a_connection_that_stays_open() {
         let response = response
             .await
             .unwrap_or_else(|error| panic!("call {call_number}: {error}"));
-        let code = response.headers()["grpc-status"].to_str().unwrap().to_owned();
+        let code = response.headers()["grpc-status"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         *codes.entry(code).or_default() += 1;
         if call_number == 0 {
             // Give a reset time to arrive: none may.
@@ -215,7 +218,10 @@ async fn refused_calls_let_the_body_finish_on_a_connection_that_stays_open() {
                 std::future::poll_fn(|cx| body.poll_reset(cx)),
             )
             .await;
-            assert!(reset.is_err(), "the server reset a refused call's stream: {reset:?}");
+            assert!(
+                reset.is_err(),
+                "the server reset a refused call's stream: {reset:?}"
+            );
         }
         body.send_data(frame(&[]), true)
             .unwrap_or_else(|error| panic!("call {call_number}: body after the answer: {error}"));
