@@ -229,8 +229,8 @@ pub struct Prepared {
     pub store: PaymentStore,
 }
 
-/// Creates (or checks) the storage directories, TLS certificate, API key, wallet seed and
-/// history database. `ldk-server --init` does only this.
+/// Creates (or checks) the storage directories, TLS certificate, key directory, API key, wallet
+/// seed and history database. `ldk-server --init` does only this.
 pub fn prepare(config: &Config) -> Result<Prepared, String> {
     prepare_directories(config)?;
     let identity = tls::load_or_generate(&TlsSettings {
@@ -239,6 +239,8 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
         hosts: config.tls.hosts.clone(),
     })
     .map_err(|e| format!("TLS: {e}"))?;
+    // Before the API key, so that a client that sees the key file finds the key directory.
+    crate::keys::store::create_dir(&config.auth.keys_dir)?;
     let api_key = load_api_key(&config.auth.api_key)?;
     let mnemonic = load_or_generate_mnemonic(&config.storage_dir)?;
     let store =

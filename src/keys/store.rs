@@ -82,6 +82,16 @@ pub enum StoreError {
     Io(String),
 }
 
+/// Creates the key directory (mode 0700) if it does not exist, and tightens its mode.
+pub fn create_dir(dir: &Path) -> Result<(), String> {
+    fs::create_dir_all(dir)
+        .map_err(|e| format!("creating the key directory {}: {e}", dir.display()))?;
+    if let Err(error) = fs::set_permissions(dir, fs::Permissions::from_mode(0o700)) {
+        tracing::warn!(dir = %dir.display(), %error, "cannot make the key directory owner-only");
+    }
+    Ok(())
+}
+
 /// Checks a key name: 1 to 32 of `a-z 0-9 - _`, not `admin`.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty()
@@ -141,9 +151,7 @@ impl KeyStore {
         credentials_dir: Option<PathBuf>,
         reserved: KeyId,
     ) -> Result<Self, String> {
-        fs::create_dir_all(dir)
-            .map_err(|e| format!("creating the key directory {}: {e}", dir.display()))?;
-        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+        create_dir(dir)?;
         let store = Self {
             dir: dir.to_path_buf(),
             credentials_dir,
