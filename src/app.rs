@@ -11,6 +11,7 @@ use crate::api::{ApiContext, ApiService};
 use crate::auth::{load_or_generate_api_key, ApiKey, KeyId};
 use crate::config::{ApiKeySource, Config};
 use crate::keys::store::KeyStore;
+use crate::keys::service::KeyService;
 use crate::keys::{AuthPolicy, Keyring};
 use crate::logging::RotatingFile;
 use crate::metrics::Metrics;
@@ -87,6 +88,7 @@ pub async fn run(
             Arc::clone(&metrics),
         )
     });
+    let key_service = KeyService::new(Arc::clone(&keyring), Arc::clone(&ctx) as _);
     let mut faults = crate::fault::install(Arc::clone(&metrics), Arc::clone(&node_handle));
     let server_task = tokio::spawn(parts.grpc_server.track({
         let shutdown = shutdown.clone();
@@ -95,7 +97,8 @@ pub async fn run(
                 grpc_listener,
                 &identity,
                 gateway,
-                ApiService::new(ctx),
+                ApiService::new(Arc::clone(&ctx)),
+                key_service,
                 wait_for(shutdown),
             )
             .await

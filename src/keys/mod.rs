@@ -12,13 +12,14 @@
 pub mod budget;
 pub mod nonce;
 pub mod scope;
+pub mod service;
 pub mod store;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::auth::{self, ApiKey, AuthError, KeyId, SignedHeader, MAX_CLOCK_SKEW_SECS};
-use budget::{BudgetSpec, Budgets};
+use budget::BudgetSpec;
 use nonce::{NonceCache, NonceError};
 use scope::{Grants, Required};
 use store::{KeyStore, ADMIN_KEY_NAME};
@@ -85,6 +86,23 @@ impl Caller {
     }
 }
 
+tokio::task_local! {
+    static CURRENT_CALLER: Caller;
+}
+
+/// Runs an RPC handler with its caller known to [`current_caller`] (for budgets).
+pub async fn with_caller<F: std::future::Future>(caller: Option<Caller>, handler: F) -> F::Output {
+    match caller {
+        Some(caller) => CURRENT_CALLER.scope(caller, handler).await,
+        None => handler.await,
+    }
+}
+
+/// The key whose call the running handler serves, if any.
+pub fn current_caller() -> Option<Caller> {
+    CURRENT_CALLER.try_with(Caller::clone).ok()
+}
+
 /// What the server requires of signatures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AuthPolicy {
@@ -124,8 +142,6 @@ pub struct Keyring {
     admin: Arc<KeyEntry>,
     store: Option<Arc<KeyStore>>,
     nonces: NonceCache,
-    /// Spending ledgers of keys with budgets.
-    pub budgets: Budgets,
     policy: AuthPolicy,
 }
 
@@ -136,7 +152,6 @@ impl Keyring {
             admin: Arc::new(KeyEntry::admin(admin)),
             store: None,
             nonces: NonceCache::default(),
-            budgets: Budgets::default(),
             policy,
         }
     }

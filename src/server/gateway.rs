@@ -125,15 +125,21 @@ where
             }
             let method = rpc_method(request.uri().path()).to_owned();
             let started = std::time::Instant::now();
-            let (result, caller) = match admission::admit(&state, request).await {
+            let (result, caller, admitted) = match admission::admit(&state, request).await {
                 Ok(admitted) => {
                     let caller = admitted.caller.clone();
-                    (call(&mut inner, admitted).await, Some(caller))
+                    (call(&mut inner, admitted).await, Some(caller), true)
                 }
-                Err(refused) => (Ok(refused.status.into_http()), refused.caller),
+                Err(refused) => (Ok(refused.status.into_http()), refused.caller, false),
             };
             if let Ok(response) = &result {
                 let code = response_code(response);
+                if let (true, Some(caller), tonic::Code::PermissionDenied) = (admitted, &caller, code) {
+                    // A handler refused the key (its budget); admission counts its own refusals.
+                    state
+                        .metrics
+                        .record_permission_denied(&caller.key().name, &method);
+                }
                 let elapsed = started.elapsed();
                 let key = caller.as_ref().map(|caller| caller.key().name.as_str());
                 state.metrics.rpc.observe(&method, key, code, elapsed);
