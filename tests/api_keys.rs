@@ -592,3 +592,124 @@ impl Decoder for RawDecoder {
         Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
+
+const CLI: &str = env!("CARGO_BIN_EXE_ldk-server-cli");
+
+/// Runs the CLI against `server`; the key comes in `LDK_SERVER_API_KEY` (never argv).
+fn cli(server: &ServerProcess, key: &ApiKey, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let output = std::process::Command::new(CLI)
+        .args(["-b", &server.grpc_address.to_string()])
+        .args([
+            "-t",
+            &server.storage().join("tls.crt").display().to_string(),
+        ])
+        .args(args)
+        .env("LDK_SERVER_API_KEY", key.as_hex())
+        .env_remove("LDK_SERVER_CONFIG")
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("run the CLI");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (
+        output.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn keys_are_managed_with_the_cli_and_take_effect_at_once() {
+    let server = start("");
+    let admin = server.api_key();
+    let (code, created, stderr) = cli(
+        &server,
+        &admin,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "shop",
+            "--scopes",
+            "read,receive",
+            "--expires-in",
+            "30d",
+            "--budget",
+            "100000sat/24h",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let secret = created["api_key"].as_str().expect("api_key").to_owned();
+    let shop = ApiKey::from_hex(&secret);
+    assert_eq!(created["name"], "shop");
+    assert_eq!(created["key_id"], KeyId::of(&shop).to_hex());
+    assert_eq!(created["scopes"], serde_json::json!(["read", "receive"]));
+    assert_eq!(created["budget"]["max_send_msat"], 100_000_000);
+    let expires_at = created["expires_at"].as_u64().unwrap();
+    assert!(expires_at >= auth::unix_now() + 30 * 86_400 - 5);
+    let file = keys_dir(&server).join("shop.toml");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Usable at once, by the CLI, within its scopes.
+    let (code, _, stderr) = cli(&server, &shop, &["get-balances"]);
+    assert_eq!(code, 6, "unavailable (node not running): {stderr}");
+    let (code, _, stderr) = cli(&server, &shop, &["onchain-send", "bcrt1qxyz", "1000sat"]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("PERMISSION_DENIED") && stderr.contains("scope `send`"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = cli(&server, &shop, &["keys", "list"]);
+    assert_eq!(code, 4, "only the admin manages keys: {stderr}");
+
+    // Listing never shows a secret; showing tells what the key may do.
+    let (code, listed, stderr) = cli(&server, &admin, &["keys", "list"]);
+    assert_eq!(code, 0, "{stderr}");
+    let text = listed.to_string();
+    assert!(
+        !text.contains(&secret) && !text.contains(admin.as_hex()),
+        "{text}"
+    );
+    let names: Vec<&str> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "shop"]);
+    let (code, shown, stderr) = cli(&server, &admin, &["keys", "show", "shop"]);
+    assert_eq!(code, 0, "{stderr}");
+    let allowed = shown["allowed_methods"].as_array().unwrap();
+    assert_eq!(allowed.len(), 24, "{shown}");
+    assert_eq!(shown["budget_left_msat"], 100_000_000, "{shown}");
+    assert_eq!(shown["budget_spent_msat"], 0, "{shown}");
+    let (code, _, _) = cli(&server, &admin, &["keys", "show", "nobody"]);
+    assert_ne!(code, 0);
+
+    // Bad requests are refused before anything is written.
+    for bad in [
+        vec!["--name", "Shop!", "--scopes", "read"],
+        vec!["--name", "admin", "--scopes", "read"],
+        vec!["--name", "x", "--scopes", "root"],
+        vec!["--name", "shop", "--scopes", "read"],
+    ] {
+        let mut args = vec!["keys", "create"];
+        args.extend(bad.iter().copied());
+        let (code, _, stderr) = cli(&server, &admin, &args);
+        assert_ne!(code, 0, "{bad:?}: {stderr}");
+    }
+
+    // Revocation takes effect within a second, without a restart.
+    let (code, revoked, stderr) = cli(&server, &admin, &["keys", "revoke", "shop"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(revoked["key"]["status"], "revoked");
+    let (code, _, stderr) = cli(&server, &shop, &["get-balances"]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("revoked"), "{stderr}");
+    let (code, _, stderr) = cli(&server, &admin, &["keys", "revoke", "admin"]);
+    assert_ne!(code, 0, "the admin key cannot be revoked: {stderr}");
+    assert!(!server.log().contains(&secret), "a secret was logged");
+}

@@ -4,11 +4,11 @@
 use ldk_node::NodeError;
 
 use super::ApiContext;
-use crate::keys::budget;
 use crate::convert::bounds::{self, Unit};
 use crate::convert::parse;
 use crate::convert::payments::{payment_hash_hex, payment_id_hex, payment_to_proto};
 use crate::error::{ApiError, ApiResult};
+use crate::keys::budget;
 use crate::proto::api::*;
 
 /// Invoice expiry used when a request leaves `expiry_secs` at 0 (one day, as upstream's CLI).

@@ -3,11 +3,11 @@
 use ldk_node::lightning::offers::offer::{Amount, Offer};
 
 use super::ApiContext;
-use crate::keys::budget;
 use crate::convert::bounds::{self, Unit, MAX_FREE_TEXT_BYTES};
 use crate::convert::parse;
 use crate::convert::payments::payment_id_hex;
 use crate::error::{ApiError, ApiResult};
+use crate::keys::budget;
 use crate::proto::api::*;
 
 /// Bolt12Receive: an offer for a fixed amount, or for any amount when none is given.

@@ -1,10 +1,10 @@
 //! On-chain wallet RPCs: OnchainReceive, OnchainSend.
 
 use super::ApiContext;
-use crate::keys::budget;
 use crate::convert::bounds::{self, Unit};
 use crate::convert::parse;
 use crate::error::{ApiError, ApiResult};
+use crate::keys::budget;
 use crate::proto::api::onchain_send_request::Amount;
 use crate::proto::api::*;
 

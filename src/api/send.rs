@@ -1,12 +1,12 @@
 //! Sending without an invoice: SpontaneousSend (keysend) and UnifiedSend (BIP 21 URIs).
 
 use super::ApiContext;
-use crate::keys::budget;
-use crate::proto::api::unified_send_response::PaymentResult;
 use crate::convert::bounds::{self, Unit};
 use crate::convert::parse;
 use crate::convert::payments::{self, payment_id_hex};
 use crate::error::{ApiError, ApiResult};
+use crate::keys::budget;
+use crate::proto::api::unified_send_response::PaymentResult;
 use crate::proto::api::*;
 
 /// SpontaneousSend: keysend to a node id, optionally with custom TLVs and a chosen preimage.

@@ -190,11 +190,15 @@ where
     F: FnOnce(&ldk_node::Node) -> ApiResult<(T, String)> + Send + 'static,
 {
     let Some(caller) = super::current_caller() else {
-        return ctx.blocking(move |node| send(node).map(|(value, _)| value)).await;
+        return ctx
+            .blocking(move |node| send(node).map(|(value, _)| value))
+            .await;
     };
     let key = Arc::clone(&caller.0);
     let Some(budget) = key.budget else {
-        return ctx.blocking(move |node| send(node).map(|(value, _)| value)).await;
+        return ctx
+            .blocking(move |node| send(node).map(|(value, _)| value))
+            .await;
     };
     let _guard = lock_key(key.id).await;
     let store = Arc::clone(&ctx.store);

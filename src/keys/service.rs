@@ -81,7 +81,8 @@ fn store_error(error: StoreError) -> Status {
 /// Checks a CreateKey request before anything is written.
 fn new_key(request: CreateKeyRequest, now: u64) -> Result<NewKey, Status> {
     super::store::check_name(&request.name).map_err(Status::invalid_argument)?;
-    let grants = Grants::new(&request.scopes, &request.methods).map_err(Status::invalid_argument)?;
+    let grants =
+        Grants::new(&request.scopes, &request.methods).map_err(Status::invalid_argument)?;
     let expires_at = match request.expires_in_secs {
         None => None,
         Some(0) => {
@@ -179,7 +180,10 @@ impl KeyManagement for KeyService {
         let (spent, left) = match key.budget {
             Some(budget) => {
                 let spent = self.budgets.spent_msat(&key).await?;
-                (Some(spent), Some(budget.max_send_msat.saturating_sub(spent)))
+                (
+                    Some(spent),
+                    Some(budget.max_send_msat.saturating_sub(spent)),
+                )
             }
             None => (None, None),
         };

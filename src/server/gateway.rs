@@ -134,7 +134,9 @@ where
             };
             if let Ok(response) = &result {
                 let code = response_code(response);
-                if let (true, Some(caller), tonic::Code::PermissionDenied) = (admitted, &caller, code) {
+                if let (true, Some(caller), tonic::Code::PermissionDenied) =
+                    (admitted, &caller, code)
+                {
                     // A handler refused the key (its budget); admission counts its own refusals.
                     state
                         .metrics

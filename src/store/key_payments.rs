@@ -33,12 +33,14 @@ impl PaymentStore {
         created_at: u64,
     ) -> Result<(), StoreError> {
         let connection = lock(&self.writer);
-        connection.prepare_cached(INSERT_KEY_PAYMENT)?.execute(params![
-            payment_id,
-            key_id,
-            i64::try_from(reserved_msat).unwrap_or(i64::MAX),
-            i64::try_from(created_at).unwrap_or(i64::MAX),
-        ])?;
+        connection
+            .prepare_cached(INSERT_KEY_PAYMENT)?
+            .execute(params![
+                payment_id,
+                key_id,
+                i64::try_from(reserved_msat).unwrap_or(i64::MAX),
+                i64::try_from(created_at).unwrap_or(i64::MAX),
+            ])?;
         Ok(())
     }
 
