@@ -272,7 +272,7 @@ async fn every_rpc_with_every_scope_is_allowed_or_denied_as_the_table_says() {
             &channel,
             &key,
             Signing::V2,
-            &path(&method),
+            &path(method),
             Bytes::new(),
             false,
         )

@@ -124,10 +124,13 @@ pub struct NewKey {
     pub budget: Option<BudgetSpec>,
 }
 
+/// What identifies one file's state: `(file name, mtime s, mtime ns, size, inode)`.
+type FileStamp = (String, i64, i64, u64, u64);
+
 /// The loaded keys and the directory state they were loaded from.
 #[derive(Default)]
 struct Snapshot {
-    fingerprint: Vec<(String, i64, i64, u64, u64)>,
+    fingerprint: Vec<FileStamp>,
     by_id: HashMap<KeyId, Arc<KeyEntry>>,
     by_name: BTreeMap<String, Arc<KeyEntry>>,
 }
@@ -290,7 +293,7 @@ impl KeyStore {
     }
 
     /// `(file name, mtime s, mtime ns, size, inode)` of every `*.toml` file, sorted.
-    fn fingerprint(&self) -> std::io::Result<Vec<(String, i64, i64, u64, u64)>> {
+    fn fingerprint(&self) -> std::io::Result<Vec<FileStamp>> {
         let mut entries = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
@@ -312,7 +315,7 @@ impl KeyStore {
         Ok(entries)
     }
 
-    fn load(&self, fingerprint: Vec<(String, i64, i64, u64, u64)>) -> Snapshot {
+    fn load(&self, fingerprint: Vec<FileStamp>) -> Snapshot {
         let mut snapshot = Snapshot::default();
         for (file_name, ..) in &fingerprint {
             if snapshot.by_name.len() >= MAX_KEYS {
