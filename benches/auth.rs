@@ -34,7 +34,12 @@ fn in_process(body_len: usize) {
     body.resize(5 + body_len, 0x61);
     let now = auth::unix_now();
     const CALLS: u32 = 50_000;
-    for signing in [Signing::Timestamp, Signing::Body, Signing::KeyId, Signing::V2] {
+    for signing in [
+        Signing::Timestamp,
+        Signing::Body,
+        Signing::KeyId,
+        Signing::V2,
+    ] {
         // Fresh headers (v2 needs a new nonce each time), made before timing the server.
         let started = Instant::now();
         let headers: Vec<String> = (0..CALLS)
@@ -75,7 +80,10 @@ async fn over_tls(seconds: u64) {
             tasks.push(tokio::spawn(async move {
                 let mut calls = 0u64;
                 while Instant::now() < deadline {
-                    let status = client.get_balances(GetBalancesRequest {}).await.unwrap_err();
+                    let status = client
+                        .get_balances(GetBalancesRequest {})
+                        .await
+                        .unwrap_err();
                     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
                     calls += 1;
                 }
