@@ -11,17 +11,31 @@ use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::FileDescriptorSet;
 
 const PROTO_FILES: [&str; 4] = ["api.proto", "types.proto", "events.proto", "error.proto"];
+/// Our own key management service, compiled into a descriptor set of its own so that the
+/// upstream contract's set stays exactly upstream's.
+const ADMIN_PROTO_FILES: [&str; 1] = ["admin.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    for file in PROTO_FILES {
-        println!("cargo:rerun-if-changed=proto/{file}");
+    for (files, descriptor) in [
+        (&PROTO_FILES[..], "ldk_server_descriptor.bin"),
+        (&ADMIN_PROTO_FILES[..], "ldk_server_admin_descriptor.bin"),
+    ] {
+        for file in files {
+            println!("cargo:rerun-if-changed=proto/{file}");
+        }
+        let descriptor_set = protox::compile(files, ["proto"])?;
+        std::fs::write(
+            out_dir.join(descriptor),
+            prost::Message::encode_to_vec(&descriptor_set),
+        )?;
+        generate(descriptor_set)?;
     }
-    let descriptor_set = protox::compile(PROTO_FILES, ["proto"])?;
-    std::fs::write(
-        out_dir.join("ldk_server_descriptor.bin"),
-        prost::Message::encode_to_vec(&descriptor_set),
-    )?;
+    Ok(())
+}
+
+/// Generates the messages, client and server of one descriptor set.
+fn generate(descriptor_set: FileDescriptorSet) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

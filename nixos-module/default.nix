@@ -130,8 +130,53 @@ let
     "localhost"
   ];
 
+  # Further API keys (services.ldk-server.apiKeys): each key's definition, without its secret,
+  # is a file in the store; the secret comes from `keyFile` as the credential `api-key-<name>`,
+  # which the definition names (`secret_credential`). The init unit installs the definitions
+  # into the server's key directory, which the server re-reads within a second.
+  keysDir = cfg.settings.auth.keys_dir or "${storageDir}/${networkDirName}/api_keys";
+  keyCredential = name: "api-key-${name}";
+  keyDefinition =
+    name: key:
+    format.generate "ldk-server-key-${name}.toml" (
+      {
+        inherit name;
+        inherit (key) scopes methods;
+        secret_credential = keyCredential name;
+      }
+      // lib.optionalAttrs (key.budget != null) { inherit (key) budget; }
+    );
+  # Runs as root ("+") after `--init` made the key directory: installs every declared key's
+  # definition (mode 0600, owned by the service user) and removes the definitions it installed
+  # before that are no longer declared (listed in .nixos-managed); keys made with the API are
+  # left alone.
+  installApiKeys = pkgs.writeShellScript "ldk-server-install-api-keys" ''
+    set -eu
+    dir=${lib.escapeShellArg keysDir}
+    manifest="$dir/.nixos-managed"
+    ${lib.getExe' pkgs.coreutils "install"} -d -m 0700 -o ldk-server -g ldk-server "$dir"
+    : > "$manifest.new"
+    ${lib.concatStringsSep "
+" (
+      lib.mapAttrsToList (name: key: ''
+        ${lib.getExe' pkgs.coreutils "install"} -m 0600 -o ldk-server -g ldk-server           ${keyDefinition name key} "$dir/${name}.toml.nixos"
+        ${lib.getExe' pkgs.coreutils "mv"} -f "$dir/${name}.toml.nixos" "$dir/${name}.toml"
+        echo ${lib.escapeShellArg "${name}.toml"} >> "$manifest.new"
+      '') cfg.apiKeys
+    )}
+    if [ -f "$manifest" ]; then
+      while IFS= read -r old; do
+        if ! ${lib.getExe' pkgs.gnugrep "grep"} -qxF -- "$old" "$manifest.new"; then
+          ${lib.getExe' pkgs.coreutils "rm"} -f -- "$dir/$old"
+        fi
+      done < "$manifest"
+    fi
+    ${lib.getExe' pkgs.coreutils "mv"} -f "$manifest.new" "$manifest"
+  '';
+
   credentials =
     lib.optional (cfg.apiKeyFile != null) "api_key:${cfg.apiKeyFile}"
+    ++ lib.mapAttrsToList (name: key: "${keyCredential name}:${key.keyFile}") cfg.apiKeys
     ++ lib.optional (
       cfg.bitcoindRpcPasswordFile != null
     ) "bitcoind-rpc-password:${cfg.bitcoindRpcPasswordFile}"
@@ -307,6 +352,74 @@ in
     };
 
     apiKeyFile = secretFileOption "API key (its raw bytes; their hex is the key)";
+
+    apiKeys = mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          options = {
+            scopes = mkOption {
+              type = types.listOf (
+                types.enum [
+                  "read"
+                  "receive"
+                  "send"
+                  "channels"
+                  "sign"
+                  "admin"
+                ]
+              );
+              default = [ ];
+              example = [
+                "read"
+                "receive"
+              ];
+              description = "What the key may call (see the scope table in the README).";
+            };
+            methods = mkOption {
+              type = types.listOf types.str;
+              default = [ ];
+              example = [ "GetNodeInfo" ];
+              description = "Single methods of api.LightningNode the key may call besides its scopes.";
+            };
+            keyFile = mkOption {
+              type = types.str;
+              example = "/run/keys/ldk-server-shop";
+              description = ''
+                File holding the key's secret: at least 32 hex digits (e.g. from
+                `openssl rand -hex 32`), outside the Nix store. It is passed to the service with
+                `LoadCredential=` and never copied into the store or a configuration file; clients
+                use its text as the API key.
+              '';
+            };
+            budget = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              example = "100000sat/24h";
+              description = "Most the key may send (amounts plus routing fee limits) per rolling window.";
+            };
+          };
+        }
+      );
+      default = { };
+      example = lib.literalExpression ''
+        {
+          shop = {
+            scopes = [ "read" "receive" ];
+            keyFile = "/run/keys/ldk-server-shop";
+          };
+          agent = {
+            scopes = [ "send" ];
+            keyFile = "/run/keys/ldk-server-agent";
+            budget = "100000sat/24h";
+          };
+        }
+      '';
+      description = ''
+        API keys besides the admin key, each with its scopes and optional budget. A key is
+        revoked by removing it here (a RevokeKey lasts until the next activation re-installs
+        it); keys made with `ldk-server-cli keys create` live beside these.
+      '';
+    };
     bitcoindRpcPasswordFile = secretFileOption "Bitcoin Core RPC password";
     metricsPasswordFile = secretFileOption "/metrics Basic-auth password";
 
@@ -426,12 +539,25 @@ in
         message = "services.ldk-server: grafana.enable provisions dashboards into services.grafana: set services.grafana.enable = true.";
       }
       {
-        assertion = lib.all notInStore [
-          cfg.apiKeyFile
-          cfg.bitcoindRpcPasswordFile
-          cfg.metricsPasswordFile
-        ];
+        assertion = lib.all notInStore (
+          [
+            cfg.apiKeyFile
+            cfg.bitcoindRpcPasswordFile
+            cfg.metricsPasswordFile
+          ]
+          ++ lib.mapAttrsToList (_: key: key.keyFile) cfg.apiKeys
+        );
         message = "services.ldk-server: secret files must not be in the Nix store (it is world-readable); use a path string such as \"/run/keys/…\".";
+      }
+      {
+        assertion = lib.all (
+          name: builtins.match "[a-z0-9_-]{1,32}" name != null && name != "admin"
+        ) (lib.attrNames cfg.apiKeys);
+        message = "services.ldk-server.apiKeys: names are 1 to 32 of a-z, 0-9, `-` and `_`, and not `admin` (the api_key file's).";
+      }
+      {
+        assertion = lib.all (key: key.scopes != [ ] || key.methods != [ ]) (lib.attrValues cfg.apiKeys);
+        message = "services.ldk-server.apiKeys: every key needs at least one scope or method.";
       }
       {
         assertion =
@@ -531,13 +657,18 @@ in
           ""
           "${lib.getExe cfg.package} --init ${configFile}"
         ];
-        ExecStartPost = "+${publishForOperators}";
+        ExecStartPost = [
+          "+${publishForOperators}"
+          "+${installApiKeys}"
+        ];
         # The API key alone: creating the files needs no password.
         LoadCredential = [ "" ] ++ lib.optional (cfg.apiKeyFile != null) "api_key:${cfg.apiKeyFile}";
       };
     };
 
     systemd.services.ldk-server = {
+      # A changed key definition reaches the running server through the key directory (re-read
+      # within a second); a new or changed keyFile needs the new credential, hence a restart.
       # Started by its sockets; `systemctl start ldk-server` works too.
       requires = [ "ldk-server-init.service" ];
       after = [

@@ -8,8 +8,11 @@ use tokio::sync::{broadcast, watch};
 
 use crate::api::events::EVENT_CHANNEL_CAPACITY;
 use crate::api::{ApiContext, ApiService};
-use crate::auth::{load_or_generate_api_key, ApiKey};
+use crate::auth::{load_or_generate_api_key, ApiKey, KeyId};
 use crate::config::{ApiKeySource, Config};
+use crate::keys::service::KeyService;
+use crate::keys::store::KeyStore;
+use crate::keys::{AuthPolicy, Keyring};
 use crate::logging::RotatingFile;
 use crate::metrics::Metrics;
 use crate::node::builder::{build_and_start, load_or_generate_mnemonic};
@@ -75,12 +78,17 @@ pub async fn run(
         .basic_auth
         .as_ref()
         .map(|auth| basic_authorization(&auth.username, &auth.password));
+    let keyring = Arc::new(open_keyring(&config, api_key)?);
     let gateway = Arc::new(GatewayState {
-        require_body_signature: config.auth.require_body_signature,
         metrics_enabled: config.metrics.enabled,
         metrics_authorization: metrics_authorization.clone(),
-        ..GatewayState::new(api_key, config.limits.clone(), Arc::clone(&metrics))
+        ..GatewayState::new(
+            Arc::clone(&keyring),
+            config.limits.clone(),
+            Arc::clone(&metrics),
+        )
     });
+    let key_service = KeyService::new(Arc::clone(&keyring), Arc::clone(&ctx) as _);
     let mut faults = crate::fault::install(Arc::clone(&metrics), Arc::clone(&node_handle));
     let server_task = tokio::spawn(parts.grpc_server.track({
         let shutdown = shutdown.clone();
@@ -89,7 +97,8 @@ pub async fn run(
                 grpc_listener,
                 &identity,
                 gateway,
-                ApiService::new(ctx),
+                ApiService::new(Arc::clone(&ctx)),
+                key_service,
                 wait_for(shutdown),
             )
             .await
@@ -103,6 +112,9 @@ pub async fn run(
         "serving the gRPC API"
     );
     let mut background = Vec::new();
+    if let Some(store) = keyring.store() {
+        background.push(tokio::spawn(Arc::clone(store).watch(shutdown.clone())));
+    }
     if let Some(listener) = metrics_listener {
         tracing::info!(address = ?metrics_address, origin = ?listeners.origin, "serving /metrics and /healthz over plain HTTP");
         let state = Arc::new(MetricsHttp {
@@ -220,8 +232,8 @@ pub struct Prepared {
     pub store: PaymentStore,
 }
 
-/// Creates (or checks) the storage directories, TLS certificate, API key, wallet seed and
-/// history database. `ldk-server --init` does only this.
+/// Creates (or checks) the storage directories, TLS certificate, key directory, API key, wallet
+/// seed and history database. `ldk-server --init` does only this.
 pub fn prepare(config: &Config) -> Result<Prepared, String> {
     prepare_directories(config)?;
     let identity = tls::load_or_generate(&TlsSettings {
@@ -230,6 +242,8 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
         hosts: config.tls.hosts.clone(),
     })
     .map_err(|e| format!("TLS: {e}"))?;
+    // Before the API key, so that a client that sees the key file finds the key directory.
+    crate::keys::store::create_dir(&config.auth.keys_dir)?;
     let api_key = load_api_key(&config.auth.api_key)?;
     let mnemonic = load_or_generate_mnemonic(&config.storage_dir)?;
     let store =
@@ -255,6 +269,20 @@ fn prepare_directories(config: &Config) -> Result<(), String> {
     .map_err(|error| error.to_string())?;
     report.log();
     Ok(())
+}
+
+/// The admin key and the key directory, with the configured signature policy.
+fn open_keyring(config: &Config, admin: ApiKey) -> Result<Keyring, String> {
+    let store = KeyStore::open(
+        &config.auth.keys_dir,
+        config.auth.credentials_dir.clone(),
+        KeyId::of(&admin),
+    )?;
+    let policy = AuthPolicy {
+        require_body_signature: config.auth.require_body_signature,
+        require_v2: config.auth.require_v2,
+    };
+    Ok(Keyring::new(admin, Arc::new(store), policy))
 }
 
 fn load_api_key(source: &ApiKeySource) -> Result<ApiKey, String> {

@@ -1,7 +1,8 @@
 //! A client for the LDK Server API: TLS pinned to the server's certificate, every request signed.
 //!
-//! The HMAC covers the raw request body, so signing is a tower layer under the generated tonic
-//! client (an interceptor never sees the encoded body).
+//! The HMAC covers the raw request body (and, in the default v2 form, the method path and a
+//! fresh nonce), so signing is a tower layer under the generated tonic client (an interceptor
+//! never sees the encoded body). The same channel serves the key management client.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -32,8 +33,46 @@ pub struct ClientOptions {
     pub api_key: ApiKey,
     /// The server's certificate (PEM); it is the only trusted root.
     pub tls_cert_pem: Vec<u8>,
-    /// Sign the request body too (the stronger form); `false` signs only the timestamp.
-    pub sign_body: bool,
+    /// Which `x-auth` form to send.
+    pub signing: Signing,
+}
+
+impl ClientOptions {
+    /// Options for `base_url` with `api_key`, trusting `tls_cert_pem`, signing in the v2 form.
+    pub fn new(base_url: impl Into<String>, api_key: ApiKey, tls_cert_pem: Vec<u8>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            api_key,
+            tls_cert_pem,
+            signing: Signing::V2,
+        }
+    }
+}
+
+/// The `x-auth` form a client sends (see [`crate::auth`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Signing {
+    /// `HMAC <ts>:<hex>` over the timestamp alone (upstream's documented form; admin key only).
+    Timestamp,
+    /// `HMAC <ts>:<hex>` over timestamp and body (upstream's client; admin key only).
+    Body,
+    /// `HMAC <key id>:<ts>:<hex>` over timestamp and body (upstream PR #144's form).
+    KeyId,
+    /// `HMAC2 <key id>:<ts>:<nonce>:<hex>` over timestamp, nonce, method path and body.
+    #[default]
+    V2,
+}
+
+impl Signing {
+    /// The `x-auth` value for a request to `path` with the framed `body`, at `timestamp`.
+    pub fn header(self, key: &ApiKey, timestamp: u64, path: &str, body: &[u8]) -> String {
+        match self {
+            Signing::Timestamp => auth::sign(key, timestamp, None),
+            Signing::Body => auth::sign(key, timestamp, Some(body)),
+            Signing::KeyId => auth::sign_keyed(key, timestamp, Some(body)),
+            Signing::V2 => auth::sign_v2(key, timestamp, &auth::random_nonce(), path, body),
+        }
+    }
 }
 
 /// Why a connection could not be set up.
@@ -60,7 +99,7 @@ pub enum ClientError {
 /// Connects to the server and returns a ready client.
 pub async fn connect(options: ClientOptions) -> Result<LdkServerClient, ClientError> {
     let channel = channel(&options).await?;
-    let signing = SigningService::new(channel, options.api_key, options.sign_body);
+    let signing = SigningService::with_signing(channel, options.api_key, options.signing);
     Ok(LightningNodeClient::new(signing)
         .max_decoding_message_size(MAX_REQUEST_BODY_BYTES)
         .max_encoding_message_size(MAX_REQUEST_BODY_BYTES))
@@ -96,21 +135,45 @@ fn https_url(base_url: &str) -> String {
     }
 }
 
+/// The key management client over a signing, certificate-pinned channel.
+pub type KeyManagementClient =
+    crate::proto::admin::key_management_client::KeyManagementClient<SigningService<Channel>>;
+
+/// Connects to the server's key management service.
+pub async fn connect_key_management(
+    options: ClientOptions,
+) -> Result<KeyManagementClient, ClientError> {
+    let channel = channel(&options).await?;
+    let signing = SigningService::with_signing(channel, options.api_key, options.signing);
+    Ok(crate::proto::admin::key_management_client::KeyManagementClient::new(signing))
+}
+
 /// Tower service that adds `x-auth` to every request it forwards.
 #[derive(Clone)]
 pub struct SigningService<S> {
     inner: S,
     key: Arc<ApiKey>,
-    sign_body: bool,
+    signing: Signing,
 }
 
 impl<S> SigningService<S> {
-    /// Wraps `inner`, signing with `key`.
+    /// Wraps `inner`, signing with `key` in upstream's form: over timestamp and body with
+    /// `sign_body`, else over the timestamp alone.
     pub fn new(inner: S, key: ApiKey, sign_body: bool) -> Self {
+        let signing = if sign_body {
+            Signing::Body
+        } else {
+            Signing::Timestamp
+        };
+        Self::with_signing(inner, key, signing)
+    }
+
+    /// Wraps `inner`, signing with `key` in the form `signing`.
+    pub fn with_signing(inner: S, key: ApiKey, signing: Signing) -> Self {
         Self {
             inner,
             key: Arc::new(key),
-            sign_body,
+            signing,
         }
     }
 }
@@ -133,11 +196,11 @@ where
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         let key = Arc::clone(&self.key);
-        let sign_body = self.sign_body;
+        let signing = self.signing;
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let bytes: Bytes = body.collect().await?.to_bytes();
-            let signed = auth::sign(&key, auth::unix_now(), sign_body.then_some(&bytes[..]));
+            let signed = signing.header(&key, auth::unix_now(), parts.uri.path(), &bytes);
             parts
                 .headers
                 .insert(AUTH_HEADER, HeaderValue::from_str(&signed)?);

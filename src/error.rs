@@ -24,6 +24,9 @@ pub enum ApiError {
     /// A bug or an environment failure on the server side (INTERNAL).
     #[error("{0}")]
     Internal(String),
+    /// The calling key may not do this: its budget does not cover the send (PERMISSION_DENIED).
+    #[error("{0}")]
+    PermissionDenied(String),
 }
 
 impl ApiError {
@@ -55,6 +58,7 @@ impl ApiError {
             Self::Unavailable(_) => Code::Unavailable,
             Self::Unimplemented(_) => Code::Unimplemented,
             Self::Internal(_) => Code::Internal,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! ldk-server: the LDK Server gRPC API on ldk-node.
 //!
-//! Layout: [`config`] reads the TOML/flags/env configuration; [`tls`] and [`auth`] guard the
-//! listener; [`server`] is the thin transport (TLS, gateway layer, tonic); [`api`] holds one
+//! Layout: [`config`] reads the TOML/flags/env configuration; [`tls`], [`auth`] and [`keys`] guard
+//! the listener; [`server`] is the thin transport (TLS, gateway layer, tonic); [`api`] holds one
 //! module per group of RPCs; [`convert`] maps ldk-node types to the wire types; [`events`] turns
 //! ldk-node events into stored history and streamed envelopes; [`store`] is the SQLite history;
 //! [`node`] owns the ldk-node lifecycle; [`metrics`] exports Prometheus series; [`systemd`] takes
@@ -19,6 +19,7 @@ pub mod convert;
 pub mod error;
 pub mod events;
 pub mod fault;
+pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod node;

@@ -25,6 +25,16 @@ pub mod error {
     tonic::include_proto!("error");
 }
 
+/// Our key management service (package `ldk_server.admin`, `proto/admin.proto`); not part of
+/// upstream's contract.
+pub mod admin {
+    tonic::include_proto!("ldk_server.admin");
+}
+
+/// The serialized `FileDescriptorSet` of `proto/admin.proto`.
+pub const ADMIN_FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/ldk_server_admin_descriptor.bin"));
+
 /// The serialized `FileDescriptorSet` of all four proto files, as compiled by the build.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/ldk_server_descriptor.bin"));

@@ -155,6 +155,177 @@ async fn hostile_input_never_faults_the_node() {
     eprintln!("alice paid bob over the channel after the hostile input");
 }
 
+/// Runs without bitcoind: the key management service (from its own descriptor) gets random
+/// bytes and hostile values in every field, signed with the admin key, and the `x-auth` header
+/// gets hostile values in all three forms. No call may answer INTERNAL or UNKNOWN, every hostile
+/// header is UNAUTHENTICATED, and the server stays up and serves the admin key afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_key_management_and_headers_never_fault_the_server() {
+    let server = common::ServerProcess::start(&common::unreachable_chain_config(
+        "[limits]\nauth_failures_burst = 1000000\nauth_failures_per_minute = 1000000\n",
+    ));
+    let options = server.client_options();
+    let channel = ldk_server::client::channel(&options)
+        .await
+        .expect("channel");
+    let signing = SigningService::with_signing(
+        channel.clone(),
+        options.api_key.clone(),
+        ldk_server::client::Signing::V2,
+    );
+
+    // The key management service, every method, from its descriptor.
+    let pool = DescriptorPool::decode(ldk_server::proto::ADMIN_FILE_DESCRIPTOR_SET)
+        .expect("admin descriptor");
+    let service = pool
+        .get_service_by_name("ldk_server.admin.KeyManagement")
+        .expect("service");
+    let pools = Pools::generic();
+    let mut rng = SplitMix(0x6b65_7973);
+    let mut requests: Vec<(String, String, Vec<u8>)> = Vec::new();
+    for method in service.methods() {
+        let rpc = method.name().to_owned();
+        for index in 0..RANDOM_BODIES {
+            let len = rng.below(2_048);
+            requests.push((
+                rpc.clone(),
+                format!("random bytes #{index}"),
+                rng.bytes(len),
+            ));
+        }
+        for (what, message) in one_field_at_a_time(&method.input(), &pools, 0) {
+            requests.push((rpc.clone(), what, message.encode_to_vec()));
+        }
+        for index in 0..ALL_FIELDS_MESSAGES {
+            let message = all_fields(&method.input(), &pools, &mut rng, 0);
+            requests.push((
+                rpc.clone(),
+                format!("all fields #{index}"),
+                message.encode_to_vec(),
+            ));
+        }
+    }
+    let mut violations = Vec::new();
+    let mut codes = BTreeMap::<String, usize>::new();
+    for (rpc, what, body) in &requests {
+        let outcome = send_raw_to(
+            signing.clone(),
+            &format!("/ldk_server.admin.KeyManagement/{rpc}"),
+            body.clone(),
+        )
+        .await;
+        let code = match &outcome {
+            Outcome::Ok => "OK".to_owned(),
+            Outcome::Status(code, _) => format!("{code:?}"),
+            other => format!("{other:?}"),
+        };
+        *codes.entry(code).or_default() += 1;
+        match outcome {
+            Outcome::Status(Code::Internal | Code::Unknown | Code::Unavailable, message) => {
+                violations.push(format!("{rpc} {what}: {message}"))
+            }
+            Outcome::Transport(message) => violations.push(format!("{rpc} {what}: {message}")),
+            Outcome::TimedOut => violations.push(format!("{rpc} {what}: timed out")),
+            _ => {}
+        }
+    }
+    eprintln!(
+        "key management: {} hostile requests over {} methods: {codes:?}",
+        requests.len(),
+        service.methods().len()
+    );
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+
+    // Hostile `x-auth` values in every form, on a node RPC and on the key management service.
+    let key = options.api_key.clone();
+    let now = ldk_server::auth::unix_now();
+    let admin_id = ldk_server::auth::KeyId::of(&key).to_hex();
+    let tag = "00".repeat(32);
+    let nonce = "11".repeat(16);
+    let mut headers: Vec<String> = vec![
+        format!("HMAC {admin_id}:{now}:{tag}"),
+        format!("HMAC2 {admin_id}:{now}:{nonce}:{tag}"),
+        format!("HMAC2 {admin_id}:{now}:{}:{tag}", "11".repeat(15)),
+        format!("HMAC2 {admin_id}:{now}:{}:{tag}", "11".repeat(64)),
+        format!("HMAC2 {admin_id}:{now}:{nonce}:{tag}:{tag}"),
+        format!("HMAC2 {admin_id}::{nonce}:{tag}"),
+        format!("HMAC2 {admin_id}:{}:{nonce}:{tag}", u64::MAX),
+        format!("HMAC2 {admin_id}:99999999999999999999999:{nonce}:{tag}"),
+        format!("HMAC2 {}:{now}:{nonce}:{tag}", "zz".repeat(8)),
+        format!("HMAC2 {}:{now}:{nonce}:{tag}", "ab".repeat(9)),
+        format!("HMAC {}:{now}:{tag}", "ab".repeat(8)),
+        format!("HMAC {admin_id}:{now}:{}", "00".repeat(31)),
+        format!("HMAC {admin_id}:-{now}:{tag}"),
+        format!("hmac2 {admin_id}:{now}:{nonce}:{tag}"),
+        format!("HMAC2  {admin_id}:{now}:{nonce}:{tag}"),
+        format!("HMAC2 {admin_id}:{now}:{nonce}:{}", "é".repeat(32)),
+        "HMAC2 ".to_owned(),
+        "HMAC2 :::".to_owned(),
+        ":".repeat(4_000),
+        format!("HMAC2 {}", "a:".repeat(2_000)),
+    ];
+    // A valid v2 signature, made for another path: refused.
+    let frame = [0u8; 5];
+    headers.push(ldk_server::auth::sign_v2(
+        &key,
+        now,
+        &[7; 16],
+        "/api.LightningNode/ListPeers",
+        &frame,
+    ));
+    for _ in 0..50 {
+        let len = rng.below(300);
+        let text: String = (0..len)
+            .map(|_| char::from(b' ' + (rng.next() % 95) as u8))
+            .collect();
+        headers.push(format!("HMAC2 {text}"));
+    }
+    let mut refused = 0;
+    for header in &headers {
+        for path in [
+            "/api.LightningNode/GetBalances",
+            "/ldk_server.admin.KeyManagement/ListKeys",
+        ] {
+            let Ok(value) = http::HeaderValue::from_str(header) else {
+                continue;
+            };
+            let status = call_with_x_auth(&channel, path, value).await;
+            assert_eq!(
+                status.code(),
+                Code::Unauthenticated,
+                "{header:?} on {path}: {status:?}"
+            );
+            refused += 1;
+        }
+    }
+    eprintln!("{refused} hostile x-auth values, every one UNAUTHENTICATED");
+
+    // Still up, and the admin key still works in every form.
+    let mut client = server.client().await;
+    let status = client
+        .get_balances(GetBalancesRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let log = server.log();
+    assert!(!log.contains("panicked"), "the server panicked:\n{log}");
+}
+
+async fn call_with_x_auth(channel: &Channel, path: &str, value: http::HeaderValue) -> Status {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.expect("ready");
+    let mut request = tonic::Request::new(Vec::new());
+    request.metadata_mut().insert(
+        "x-auth",
+        tonic::metadata::MetadataValue::try_from(value.as_bytes()).expect("metadata"),
+    );
+    let path = http::uri::PathAndQuery::from_str(path).expect("path");
+    match grpc.unary(request, path, RawCodec).await {
+        Ok(_) => Status::ok(""),
+        Err(status) => status,
+    }
+}
+
 /// Runs without bitcoind: the plan covers every unary RPC of the descriptor (and only
 /// SubscribeEvents is left out, as the one streaming RPC), and stays a few thousand requests.
 #[test]
@@ -770,6 +941,10 @@ async fn send_all(node: &TestNode, requests: &[PlannedRequest]) -> Vec<Outcome> 
 }
 
 async fn send_raw(signing: SigningService<Channel>, rpc: &str, body: Vec<u8>) -> Outcome {
+    send_raw_to(signing, &format!("/{SERVICE}/{rpc}"), body).await
+}
+
+async fn send_raw_to(signing: SigningService<Channel>, path: &str, body: Vec<u8>) -> Outcome {
     let mut grpc = tonic::client::Grpc::new(signing)
         .max_decoding_message_size(16 * 1024 * 1024)
         .max_encoding_message_size(16 * 1024 * 1024);
@@ -777,7 +952,7 @@ async fn send_raw(signing: SigningService<Channel>, rpc: &str, body: Vec<u8>) ->
         grpc.ready()
             .await
             .map_err(|error| Status::unavailable(format!("not ready: {error}")))?;
-        let path = http::uri::PathAndQuery::from_str(&format!("/{SERVICE}/{rpc}")).expect("path");
+        let path = http::uri::PathAndQuery::from_str(path).expect("path");
         grpc.unary(tonic::Request::new(body), path, RawCodec).await
     };
     match tokio::time::timeout(REQUEST_TIMEOUT, call).await {

@@ -84,7 +84,7 @@ async fn hmac_forms_and_auth_failures() {
     assert_eq!(error.code(), Code::Unavailable, "{error:?}");
     // And the timestamp-only form through our client too.
     let mut options = server.client_options();
-    options.sign_body = false;
+    options.signing = ldk_server::client::Signing::Timestamp;
     let mut client = connect(options).await.unwrap();
     assert_eq!(node_info_code(&mut client).await, Code::Unavailable);
 

@@ -700,7 +700,7 @@ impl AttachedServer {
                         &std::fs::read(&key).unwrap(),
                     ),
                     tls_cert_pem: std::fs::read(&cert).unwrap(),
-                    sign_body: true,
+                    signing: ldk_server::client::Signing::V2,
                 };
                 if let Ok(client) = ldk_server::client::connect(options).await {
                     return client;

@@ -8,6 +8,7 @@ use crate::convert::bounds::{self, Unit};
 use crate::convert::parse;
 use crate::convert::payments::{payment_hash_hex, payment_id_hex, payment_to_proto};
 use crate::error::{ApiError, ApiResult};
+use crate::keys::budget;
 use crate::proto::api::*;
 
 /// Invoice expiry used when a request leaves `expiry_secs` at 0 (one day, as upstream's CLI).
@@ -223,15 +224,20 @@ pub async fn send(ctx: &ApiContext, request: Bolt11SendRequest) -> ApiResult<Bol
             invoice.expiry_time().as_secs()
         )));
     }
-    ctx.blocking(move |node| {
+    let (cost, route) = budget::lightning_send_cost(paid_msat, route);
+    budget::send_within_budget(ctx, cost, move |node| {
         let payments = node.bolt11_payment();
         let payment_id = match amount_msat {
             Some(amount) => payments.send_using_amount(&invoice, amount, route)?,
             None => payments.send(&invoice, route)?,
         };
-        Ok(Bolt11SendResponse {
-            payment_id: payment_id_hex(&payment_id),
-        })
+        let payment_id = payment_id_hex(&payment_id);
+        Ok((
+            Bolt11SendResponse {
+                payment_id: payment_id.clone(),
+            },
+            payment_id,
+        ))
     })
     .await
 }

@@ -7,6 +7,7 @@ use crate::convert::bounds::{self, Unit, MAX_FREE_TEXT_BYTES};
 use crate::convert::parse;
 use crate::convert::payments::payment_id_hex;
 use crate::error::{ApiError, ApiResult};
+use crate::keys::budget;
 use crate::proto::api::*;
 
 /// Bolt12Receive: an offer for a fixed amount, or for any amount when none is given.
@@ -62,7 +63,13 @@ pub async fn send(ctx: &ApiContext, request: Bolt12SendRequest) -> ApiResult<Bol
         bounds::optional_text_at_most("payer_note", request.payer_note, MAX_FREE_TEXT_BYTES)?;
     let paid_msat = paid_for_offer(&offer, amount_msat, quantity)?;
     parse::check_amount_and_fee_cap("amount_msat", paid_msat, route.as_ref())?;
-    ctx.blocking(move |node| {
+    if paid_msat == 0 && budget::caller_has_budget() {
+        return Err(ApiError::PermissionDenied(
+            "a key with a budget can only pay offers whose amount is in bitcoin".to_owned(),
+        ));
+    }
+    let (cost, route) = budget::lightning_send_cost(paid_msat, route);
+    budget::send_within_budget(ctx, cost, move |node| {
         let payments = node.bolt12_payment();
         let payment_id = match amount_msat {
             Some(amount) => {
@@ -70,9 +77,13 @@ pub async fn send(ctx: &ApiContext, request: Bolt12SendRequest) -> ApiResult<Bol
             }
             None => payments.send(&offer, quantity, payer_note, route)?,
         };
-        Ok(Bolt12SendResponse {
-            payment_id: payment_id_hex(&payment_id),
-        })
+        let payment_id = payment_id_hex(&payment_id);
+        Ok((
+            Bolt12SendResponse {
+                payment_id: payment_id.clone(),
+            },
+            payment_id,
+        ))
     })
     .await
 }

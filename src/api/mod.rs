@@ -134,8 +134,10 @@ macro_rules! lightning_node_service {
                     request: Request<$request>,
                 ) -> Result<Response<$response>, Status> {
                     let method = rpc_method_name(stringify!($request));
+                    let caller = request.extensions().get::<crate::keys::Caller>().cloned();
                     let handler = $handler(&self.ctx, request.into_inner());
-                    respond(crate::fault::rpc_scope(method, handler).await)
+                    let handler = crate::fault::rpc_scope(method, handler);
+                    respond(crate::keys::with_caller(caller, handler).await)
                 }
             )*
 

@@ -4,6 +4,7 @@ use super::ApiContext;
 use crate::convert::bounds::{self, Unit};
 use crate::convert::parse;
 use crate::error::{ApiError, ApiResult};
+use crate::keys::budget;
 use crate::proto::api::onchain_send_request::Amount;
 use crate::proto::api::*;
 
@@ -35,15 +36,26 @@ pub async fn send(ctx: &ApiContext, request: OnchainSendRequest) -> ApiResult<On
         bounds::positive_amount("amount_sats", sats, Unit::Sat)?;
         bounds::above_dust("amount_sats", sats, &address.script_pubkey())?;
     }
-    ctx.blocking(move |node| {
+    // A budget counts the amount sent; the on-chain fee is not known before the send.
+    let cost = match amount {
+        Amount::AmountSats(sats) => budget::SendCost {
+            msat: sats.saturating_mul(1_000),
+        },
+        Amount::AllFunds(_) if budget::caller_has_budget() => {
+            return Err(ApiError::PermissionDenied(
+                "a key with a budget cannot send all funds: give `amount_sats`".to_owned(),
+            ))
+        }
+        Amount::AllFunds(_) => budget::SendCost { msat: 0 },
+    };
+    budget::send_within_budget(ctx, cost, move |node| {
         let wallet = node.onchain_payment();
         let txid = match amount {
             Amount::AmountSats(sats) => wallet.send_to_address(&address, sats, fee_rate)?,
             Amount::AllFunds(_) => wallet.send_all_to_address(&address, true, fee_rate)?,
         };
-        Ok(OnchainSendResponse {
-            txid: txid.to_string(),
-        })
+        let txid = txid.to_string();
+        Ok((OnchainSendResponse { txid: txid.clone() }, txid))
     })
     .await
 }

@@ -5,6 +5,8 @@ use crate::convert::bounds::{self, Unit};
 use crate::convert::parse;
 use crate::convert::payments::{self, payment_id_hex};
 use crate::error::{ApiError, ApiResult};
+use crate::keys::budget;
+use crate::proto::api::unified_send_response::PaymentResult;
 use crate::proto::api::*;
 
 /// SpontaneousSend: keysend to a node id, optionally with custom TLVs and a chosen preimage.
@@ -22,7 +24,8 @@ pub async fn spontaneous_send(
         .transpose()?;
     let amount = bounds::positive_amount("amount_msat", request.amount_msat, Unit::Msat)?;
     parse::check_amount_and_fee_cap("amount_msat", amount, route.as_ref())?;
-    ctx.blocking(move |node| {
+    let (cost, route) = budget::lightning_send_cost(amount, route);
+    budget::send_within_budget(ctx, cost, move |node| {
         super::peers::not_this_node("node_id", node, node_id)?;
         let payments = node.spontaneous_payment();
         let payment_id = match (preimage, custom_tlvs.is_empty()) {
@@ -39,9 +42,13 @@ pub async fn spontaneous_send(
                 route,
             )?,
         };
-        Ok(SpontaneousSendResponse {
-            payment_id: payment_id_hex(&payment_id),
-        })
+        let payment_id = payment_id_hex(&payment_id);
+        Ok((
+            SpontaneousSendResponse {
+                payment_id: payment_id.clone(),
+            },
+            payment_id,
+        ))
     })
     .await
 }
@@ -69,11 +76,28 @@ pub async fn unified_send(
              supported on ldk-node 0.7 (use Bolt11Send or Bolt12Send)",
         ));
     }
-    parse::bip21_amount_sats("uri", &uri)?;
+    let amount_sats = parse::bip21_amount_sats("uri", &uri)?;
     let route = parse::route_parameters(request.route_parameters)?;
-    ctx.blocking(move |node| {
+    let amount_msat = match amount_sats {
+        Some(sats) => sats.saturating_mul(1_000),
+        None if budget::caller_has_budget() => {
+            return Err(ApiError::PermissionDenied(
+                "a key with a budget can only pay URIs that carry an `amount=`".to_owned(),
+            ))
+        }
+        None => 0,
+    };
+    let (cost, route) = budget::lightning_send_cost(amount_msat, route);
+    budget::send_within_budget(ctx, cost, move |node| {
         let result = node.unified_qr_payment().send(&uri, route)?;
-        Ok(payments::unified_send_result_to_proto(&result))
+        let response = payments::unified_send_result_to_proto(&result);
+        let payment_id = match &response.payment_result {
+            Some(PaymentResult::Txid(id))
+            | Some(PaymentResult::Bolt11PaymentId(id))
+            | Some(PaymentResult::Bolt12PaymentId(id)) => id.clone(),
+            None => String::new(),
+        };
+        Ok((response, payment_id))
     })
     .await
 }

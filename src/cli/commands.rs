@@ -414,6 +414,11 @@ pub enum Command {
         #[arg(long, env = "LDK_SERVER_METRICS_PASSWORD", hide_env_values = true)]
         metrics_password: Option<String>,
     },
+    /// Manage API keys: create (with scopes, expiry, budget), list, revoke, show (admin key)
+    Keys {
+        #[command(subcommand)]
+        command: super::keys::KeysCommand,
+    },
     /// Print a shell completion script
     Completions {
         /// The shell
@@ -437,6 +442,9 @@ pub async fn run(
     {
         let credentials = metrics_credentials(connection, metrics_username, metrics_password)?;
         return print_metrics(&options, credentials).await;
+    }
+    if let Command::Keys { command } = command {
+        return super::keys::run(command, options, format).await;
     }
     let mut client = connect(options)
         .await
@@ -821,6 +829,7 @@ async fn call(
         | Command::ListPayments { .. }
         | Command::ListForwardedPayments { .. }
         | Command::Metrics { .. }
+        | Command::Keys { .. }
         | Command::Completions { .. } => unreachable!("handled before"),
     }
 }

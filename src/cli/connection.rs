@@ -22,7 +22,8 @@ pub struct ConnectionArgs {
     /// node.grpc_service_address, else 127.0.0.1:3536]
     #[arg(short = 'b', long, env = "LDK_SERVER_BASE_URL")]
     pub base_url: Option<String>,
-    /// API key as hex [default: read from the server's api_key file]
+    /// API key as hex: the admin key or any key made with `keys create` [default: read from
+    /// the server's api_key file]
     #[arg(short = 'a', long, env = "LDK_SERVER_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// The server's TLS certificate, PEM; it is the only trusted root [default: <storage>/tls.crt]
@@ -65,12 +66,7 @@ impl ConnectionArgs {
                 cert_path.display()
             ))
         })?;
-        Ok(ClientOptions {
-            base_url,
-            api_key,
-            tls_cert_pem,
-            sign_body: true,
-        })
+        Ok(ClientOptions::new(base_url, api_key, tls_cert_pem))
     }
 
     /// The server configuration, resolved by the server's own rules (secrets it cannot read

@@ -76,7 +76,7 @@ impl CliError {
     pub fn from_status(status: &tonic::Status) -> Self {
         let exit_code = match status.code() {
             Code::InvalidArgument => exit::INVALID_ARGUMENT,
-            Code::Unauthenticated => exit::AUTH,
+            Code::Unauthenticated | Code::PermissionDenied => exit::AUTH,
             Code::FailedPrecondition => exit::LIGHTNING,
             Code::Unavailable if is_transport_failure(status) => exit::CONNECTION,
             Code::Unavailable => exit::UNAVAILABLE,

@@ -182,6 +182,8 @@ pub(crate) struct HrnSection {
 pub(crate) struct AuthSection {
     pub api_key_file: Option<PathBuf>,
     pub require_body_signature: Option<bool>,
+    pub require_v2: Option<bool>,
+    pub keys_dir: Option<PathBuf>,
 }
 
 /// Reads and parses the file at `path`.

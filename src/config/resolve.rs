@@ -667,7 +667,8 @@ fn resolve_metrics(
     })
 }
 
-/// `[auth]`: the credential `api_key`, else `api_key_file`, else the generated key file.
+/// `[auth]`: the credential `api_key`, else `api_key_file`, else the generated key file; the
+/// key directory (`keys_dir`, default `<network_dir>/api_keys`).
 fn resolve_auth(
     file: &FileConfig,
     env: &dyn Fn(&str) -> Option<String>,
@@ -681,6 +682,13 @@ fn resolve_auth(
     AuthConfig {
         api_key,
         require_body_signature: file.auth.require_body_signature.unwrap_or(false),
+        require_v2: file.auth.require_v2.unwrap_or(false),
+        keys_dir: file
+            .auth
+            .keys_dir
+            .clone()
+            .unwrap_or_else(|| network_dir.join("api_keys")),
+        credentials_dir: env("CREDENTIALS_DIRECTORY").map(PathBuf::from),
     }
 }
 

@@ -235,6 +235,13 @@ pub struct AuthConfig {
     pub api_key: ApiKeySource,
     /// Reject HMACs that do not cover the request body (`[auth] require_body_signature`).
     pub require_body_signature: bool,
+    /// Accept only the v2 header form (`[auth] require_v2`).
+    pub require_v2: bool,
+    /// The directory of further API keys, one file each (`[auth] keys_dir`, default
+    /// `<network_dir>/api_keys`).
+    pub keys_dir: PathBuf,
+    /// `$CREDENTIALS_DIRECTORY`, where key files may take their secrets from.
+    pub credentials_dir: Option<PathBuf>,
 }
 
 /// Where the API key comes from. The key itself is loaded by the auth module.

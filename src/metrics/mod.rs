@@ -120,6 +120,11 @@ impl Metrics {
         self.auth_failures.with_label_values(&[reason]).inc();
     }
 
+    /// Counts a call refused with PERMISSION_DENIED for key `key`.
+    pub fn record_permission_denied(&self, key: &str, method: &str) {
+        self.rpc.observe_permission_denied(key, method);
+    }
+
     /// Counts a panic (a node fault).
     pub fn record_fault(&self) {
         self.faults.inc();

@@ -1,9 +1,14 @@
-//! Per-RPC series: calls by method and gRPC status code, and latency by method.
+//! Per-RPC series: calls by method, key and gRPC status code, latency by method, and calls
+//! refused for their scope by key and method.
 //!
 //! The `method` label only takes the service's own method names (anything else, e.g. a path
 //! an unauthenticated client made up, is counted as `unknown`), so a client cannot grow the
-//! number of series.
+//! number of series. The `key` label is the name of the key that signed the call (`none` before
+//! authentication); only the first [`MAX_KEY_LABELS`] names get series of their own, later
+//! ones share `other`, so creating keys cannot grow the series without bound either.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus::{HistogramVec, IntCounterVec, Registry};
@@ -18,8 +23,9 @@ const DURATION_BUCKETS: [f64; 15] = [
 ];
 
 /// The codes this server answers calls with (see `crate::error` and the gateway).
-const ANSWERED_CODES: [tonic::Code; 9] = [
+const ANSWERED_CODES: [tonic::Code; 10] = [
     tonic::Code::Ok,
+    tonic::Code::PermissionDenied,
     tonic::Code::ResourceExhausted,
     tonic::Code::Unimplemented,
     tonic::Code::InvalidArgument,
@@ -32,6 +38,14 @@ const ANSWERED_CODES: [tonic::Code; 9] = [
 
 /// The `method` label of calls to paths that are not methods of the service.
 pub const UNKNOWN_METHOD: &str = "unknown";
+/// The `key` label of calls refused before a key was authenticated.
+pub const NO_KEY: &str = "none";
+/// The `key` label shared by key names beyond [`MAX_KEY_LABELS`].
+pub const OTHER_KEYS: &str = "other";
+/// Most distinct key names with series of their own.
+pub const MAX_KEY_LABELS: usize = 32;
+/// The key management methods, counted by their own names.
+const ADMIN_METHODS: [&str; 4] = crate::server::routes::ADMIN_METHODS;
 
 /// The name Prometheus users know for a gRPC status code (as grpc-go's `codes.Code.String()`).
 pub fn code_name(code: tonic::Code) -> &'static str {
@@ -61,6 +75,8 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 pub struct RpcMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
+    permission_denied: IntCounterVec,
+    key_labels: Mutex<HashSet<String>>,
 }
 
 impl RpcMetrics {
@@ -69,8 +85,13 @@ impl RpcMetrics {
         let mut series = Group::default();
         let requests = series.counter_vec(
             "ldk_server_grpc_requests_total",
-            "gRPC calls by method and status code",
-            &["method", "code"],
+            "gRPC calls by method, key name and status code",
+            &["method", "key", "code"],
+        );
+        let permission_denied = series.counter_vec(
+            "ldk_server_permission_denied_total",
+            "Calls refused with PERMISSION_DENIED (outside the key's scopes or budget), by key and method",
+            &["key", "method"],
         );
         let duration = series.histogram_vec(
             "ldk_server_grpc_request_duration_seconds",
@@ -84,29 +105,62 @@ impl RpcMetrics {
         for method in RPC_METHODS {
             for code in ANSWERED_CODES {
                 requests
-                    .with_label_values(&[method, code_name(code)])
+                    .with_label_values(&[method, "admin", code_name(code)])
                     .inc_by(0);
             }
             let _ = duration.with_label_values(&[method]);
         }
-        Self { requests, duration }
+        Self {
+            requests,
+            duration,
+            permission_denied,
+            key_labels: Mutex::new(HashSet::new()),
+        }
     }
 
-    /// Records one call.
-    pub fn observe(&self, method: &str, code: tonic::Code, elapsed: Duration) {
+    /// Records one call; `key` is the name of the key that signed it, if authenticated.
+    pub fn observe(&self, method: &str, key: Option<&str>, code: tonic::Code, elapsed: Duration) {
         let method = known_method(method);
+        let key = self.key_label(key);
         self.requests
-            .with_label_values(&[method, code_name(code)])
+            .with_label_values(&[method, &key, code_name(code)])
             .inc();
         self.duration
             .with_label_values(&[method])
             .observe(elapsed.as_secs_f64());
     }
+
+    /// Records a call refused for its key's scope or budget.
+    pub fn observe_permission_denied(&self, key: &str, method: &str) {
+        let key = self.key_label(Some(key));
+        self.permission_denied
+            .with_label_values(&[&key, known_method(method)])
+            .inc();
+    }
+
+    /// The bounded `key` label of a key name.
+    fn key_label(&self, key: Option<&str>) -> String {
+        let Some(name) = key else {
+            return NO_KEY.to_owned();
+        };
+        let mut labels = self
+            .key_labels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if labels.contains(name) {
+            return name.to_owned();
+        }
+        if labels.len() < MAX_KEY_LABELS {
+            labels.insert(name.to_owned());
+            return name.to_owned();
+        }
+        OTHER_KEYS.to_owned()
+    }
 }
 
-/// `method` if the service has it, else [`UNKNOWN_METHOD`].
+/// `method` if the service (or the key management service) has it, else [`UNKNOWN_METHOD`].
 fn known_method(method: &str) -> &str {
-    if RPC_METHODS.contains(&method) {
+    if RPC_METHODS.contains(&method) || ADMIN_METHODS.contains(&method) {
         method
     } else {
         UNKNOWN_METHOD
@@ -123,6 +177,20 @@ mod tests {
         assert_eq!(known_method("SubscribeEvents"), "SubscribeEvents");
         assert_eq!(known_method("../../etc/passwd"), UNKNOWN_METHOD);
         assert_eq!(RPC_METHODS.len(), 39);
+    }
+
+    #[test]
+    fn key_labels_are_bounded() {
+        let metrics = RpcMetrics::new(&Registry::new());
+        assert_eq!(metrics.key_label(None), NO_KEY);
+        for index in 0..MAX_KEY_LABELS {
+            assert_eq!(
+                metrics.key_label(Some(&format!("k{index}"))),
+                format!("k{index}")
+            );
+        }
+        assert_eq!(metrics.key_label(Some("k0")), "k0");
+        assert_eq!(metrics.key_label(Some("late")), OTHER_KEYS);
     }
 
     #[test]

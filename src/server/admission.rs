@@ -1,6 +1,7 @@
 //! Admission of one gRPC call, cheapest check first: the path, the deadline, the source
-//! address's failure budget, the `x-auth` header, and only then the body (within the size, time
-//! and unverified-bytes limits), its signature and its framing.
+//! address's failure budget, the `x-auth` header (and the key it names), and only then the body
+//! (within the size, time and unverified-bytes limits), its signature, the key's scope and the
+//! framing.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -14,7 +15,8 @@ use tonic::Status;
 
 use super::gateway::GatewayState;
 use super::{body, grpc_frame, routes, throttle};
-use crate::auth::{self, AuthError, HeaderCheck, AUTH_HEADER, THROTTLED_REASON};
+use crate::auth::{self, AuthError, AUTH_HEADER, THROTTLED_REASON};
+use crate::keys::{BodyRefusal, Caller, HeaderOutcome, Keyring};
 
 /// The TCP peer of the connection a request came on (set by the connection loop).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +29,30 @@ const SUBSCRIBE_EVENTS_PATH: &str = "/api.LightningNode/SubscribeEvents";
 
 /// A call that passed every check, ready for the service.
 pub struct Admitted {
-    /// The request, its body buffered.
+    /// The request, its body buffered, its [`Caller`] in its extensions.
     pub request: Request<Body>,
     /// When a unary call's `grpc-timeout` runs out.
     pub deadline: Option<tokio::time::Instant>,
+    /// The key that signed it.
+    pub caller: Caller,
+}
+
+/// A refused call: the status to answer with, and the key if it was authenticated (a call
+/// refused for its scope).
+pub struct Refused {
+    /// The answer.
+    pub status: Status,
+    /// The authenticated key, if authentication passed.
+    pub caller: Option<Caller>,
+}
+
+impl From<Status> for Refused {
+    fn from(status: Status) -> Self {
+        Self {
+            status,
+            caller: None,
+        }
+    }
 }
 
 /// Runs every check on `request`; the error is the status to answer with.
@@ -38,69 +60,97 @@ pub struct Admitted {
 /// A request refused before its body was read has the rest of its body
 /// [drained in the background](body::finish_in_background), so that the answer leaves at once
 /// and the HTTP/2 stream still closes normally.
-pub async fn admit(state: &GatewayState, request: Request<Body>) -> Result<Admitted, Status> {
+pub async fn admit(state: &GatewayState, request: Request<Body>) -> Result<Admitted, Refused> {
     let (mut parts, request_body) = request.into_parts();
     let mut unread = Some(request_body);
     let checked = check(state, &mut parts, &mut unread).await;
     if let Some(request_body) = unread {
         body::finish_in_background(request_body);
     }
-    let (bytes, deadline) = checked?;
+    let (bytes, deadline, caller) = checked?;
+    parts.extensions.insert(caller.clone());
     Ok(Admitted {
         request: Request::from_parts(parts, Body::new(Full::new(bytes))),
         deadline,
+        caller,
     })
 }
 
 /// The checks of [`admit`]; takes the body out of `unread` once it starts reading it.
+///
+/// Authentication comes first (a timestamp-only signature from the header alone, any other
+/// once the body is read), then the key's scope, so that nobody learns what a key may do
+/// without its secret, and no call outside its scope has its body decoded.
 async fn check(
     state: &GatewayState,
     parts: &mut Parts,
     unread: &mut Option<Body>,
-) -> Result<(Bytes, Option<tokio::time::Instant>), Status> {
+) -> Result<(Bytes, Option<tokio::time::Instant>, Caller), Refused> {
     routes::check(parts.uri.path())?;
     let deadline = call_deadline(parts)?;
     let source = source_address(parts);
     if let Some(wait) = state.throttle.throttled(source, Instant::now()) {
         state.metrics.record_auth_failure(THROTTLED_REASON);
-        return Err(throttled(wait));
+        return Err(throttled(wait).into());
     }
     body::check_declared_length(declared_length(parts))?;
     grpc_frame::check_encoding(&parts.headers)?;
     let header = parts.headers.get(AUTH_HEADER).map(HeaderValue::as_bytes);
-    let checked = auth::check_header(
-        &state.api_key,
-        header,
-        auth::unix_now(),
-        state.require_body_signature,
-    )
-    .map_err(|error| auth_failed(state, source, error))?;
-    let reservation = match checked {
-        HeaderCheck::Authenticated => None,
-        HeaderCheck::NeedsBody(_) => Some(
-            state
+    let now = auth::unix_now();
+    let outcome = state
+        .keyring
+        .check_header(header, now)
+        .map_err(|error| auth_failed(state, source, error))?;
+    let (bytes, caller) = match outcome {
+        HeaderOutcome::Authenticated(caller) => {
+            authorize(state, &caller, parts.uri.path())?;
+            let request_body = unread.take().unwrap_or_else(Body::empty);
+            let bytes = body::read(request_body, None, state.limits.body_read_timeout).await?;
+            (bytes, caller)
+        }
+        HeaderOutcome::NeedsBody(pending) => {
+            let mut reservation = state
                 .body_budget
                 .reservation(source)
-                .map_err(body::over_budget)?,
-        ),
-    };
-    let request_body = unread.take().unwrap_or_else(Body::empty);
-    let bytes = match (checked, reservation) {
-        (HeaderCheck::NeedsBody(credentials), Some(mut reservation)) => {
+                .map_err(body::over_budget)?;
+            let request_body = unread.take().unwrap_or_else(Body::empty);
             let bytes = body::read(
                 request_body,
                 Some(&mut reservation),
                 state.limits.body_read_timeout,
             )
             .await?;
-            auth::verify_body(&state.api_key, &credentials, &bytes)
-                .map_err(|error| auth_failed(state, source, error))?;
-            bytes
+            let caller = state
+                .keyring
+                .verify_body(pending, parts.uri.path(), &bytes, now)
+                .map_err(|refusal| match refusal {
+                    BodyRefusal::Auth(error) => auth_failed(state, source, error),
+                    BodyRefusal::NonceCacheFull => Status::resource_exhausted(
+                        "too many v2-signed calls within the clock window: retry shortly",
+                    ),
+                })?;
+            authorize(state, &caller, parts.uri.path())?;
+            (bytes, caller)
         }
-        _ => body::read(request_body, None, state.limits.body_read_timeout).await?,
     };
-    grpc_frame::check_unary(&bytes)?;
-    Ok((bytes, deadline))
+    grpc_frame::check_unary(&bytes).map_err(|status| Refused {
+        status,
+        caller: Some(caller.clone()),
+    })?;
+    Ok((bytes, deadline, caller))
+}
+
+/// PERMISSION_DENIED, naming the scope needed, unless `caller` may call `path`.
+fn authorize(state: &GatewayState, caller: &Caller, path: &str) -> Result<(), Refused> {
+    Keyring::authorize(caller, path).map_err(|message| {
+        state
+            .metrics
+            .record_permission_denied(&caller.key().name, super::gateway::rpc_method(path));
+        Refused {
+            status: Status::permission_denied(message),
+            caller: Some(caller.clone()),
+        }
+    })
 }
 
 /// Counts a failed authentication against its source and says why it failed.

@@ -19,8 +19,8 @@ use tower_service::Service;
 use super::admission::{self, Admitted};
 use super::body_budget::BodyBudget;
 use super::throttle::AuthThrottle;
-use crate::auth::ApiKey;
 use crate::config::Limits;
+use crate::keys::{Caller, Keyring};
 use crate::metrics::rpc::code_name;
 use crate::metrics::Metrics;
 use crate::server::metrics_endpoint::scrape_response;
@@ -33,10 +33,8 @@ pub const METRICS_PATH: &str = "/metrics";
 
 /// What the gateway needs to decide on a request.
 pub struct GatewayState {
-    /// The API key requests must be signed with.
-    pub api_key: ApiKey,
-    /// Reject signatures that do not cover the request body.
-    pub require_body_signature: bool,
+    /// The keys requests may be signed with, and what each may call.
+    pub keyring: Arc<Keyring>,
     /// Metrics to serve and to count auth failures in.
     pub metrics: Arc<Metrics>,
     /// Serve `/metrics` at all (`[metrics] enabled`).
@@ -52,11 +50,10 @@ pub struct GatewayState {
 }
 
 impl GatewayState {
-    /// The state for `api_key` under `limits`.
-    pub fn new(api_key: ApiKey, limits: Limits, metrics: Arc<Metrics>) -> Self {
+    /// The state for `keyring` under `limits`.
+    pub fn new(keyring: Arc<Keyring>, limits: Limits, metrics: Arc<Metrics>) -> Self {
         Self {
-            api_key,
-            require_body_signature: false,
+            keyring,
             metrics,
             metrics_enabled: false,
             metrics_authorization: None,
@@ -128,15 +125,27 @@ where
             }
             let method = rpc_method(request.uri().path()).to_owned();
             let started = std::time::Instant::now();
-            let result = match admission::admit(&state, request).await {
-                Ok(admitted) => call(&mut inner, admitted).await,
-                Err(status) => Ok(status.into_http()),
+            let (result, caller, admitted) = match admission::admit(&state, request).await {
+                Ok(admitted) => {
+                    let caller = admitted.caller.clone();
+                    (call(&mut inner, admitted).await, Some(caller), true)
+                }
+                Err(refused) => (Ok(refused.status.into_http()), refused.caller, false),
             };
             if let Ok(response) = &result {
                 let code = response_code(response);
+                if let (true, Some(caller), tonic::Code::PermissionDenied) =
+                    (admitted, &caller, code)
+                {
+                    // A handler refused the key (its budget); admission counts its own refusals.
+                    state
+                        .metrics
+                        .record_permission_denied(&caller.key().name, &method);
+                }
                 let elapsed = started.elapsed();
-                state.metrics.rpc.observe(&method, code, elapsed);
-                log_call(&method, code, response, elapsed);
+                let key = caller.as_ref().map(|caller| caller.key().name.as_str());
+                state.metrics.rpc.observe(&method, key, code, elapsed);
+                log_call(&method, caller.as_ref(), code, response, elapsed);
             }
             result
         })
@@ -148,7 +157,9 @@ async fn call<S>(inner: &mut S, admitted: Admitted) -> Result<Response<Body>, S:
 where
     S: Service<Request<Body>, Response = Response<Body>>,
 {
-    let Admitted { request, deadline } = admitted;
+    let Admitted {
+        request, deadline, ..
+    } = admitted;
     let Some(deadline) = deadline else {
         return inner.call(request).await;
     };
@@ -162,7 +173,7 @@ where
 }
 
 /// The method name of a gRPC path (`/api.LightningNode/GetNodeInfo` → `GetNodeInfo`).
-fn rpc_method(path: &str) -> &str {
+pub fn rpc_method(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
@@ -179,9 +190,16 @@ fn response_code(response: &Response<Body>) -> tonic::Code {
 }
 
 /// One log record per call, with fields journald indexes (`RPC_METHOD`, `STATUS_CODE`,
-/// `GRPC_CODE`, `DURATION_MS`, `GRPC_MESSAGE`): successes at debug, failures at info, server faults at warn. A response
-/// without `grpc-status` in its headers carries OK (or a stream) and ends in trailers.
-fn log_call(method: &str, code: tonic::Code, response: &Response<Body>, elapsed: Duration) {
+/// `GRPC_CODE`, `DURATION_MS`, `GRPC_MESSAGE`, and `API_KEY_ID` and `API_KEY_NAME` once the
+/// caller is authenticated): successes at debug, failures at info, server faults at warn. A
+/// response without `grpc-status` in its headers carries OK (or a stream) and ends in trailers.
+fn log_call(
+    method: &str,
+    caller: Option<&Caller>,
+    code: tonic::Code,
+    response: &Response<Body>,
+    elapsed: Duration,
+) {
     let duration_ms = elapsed.as_secs_f64() * 1_000.0;
     let grpc_message = response
         .headers()
@@ -190,12 +208,19 @@ fn log_call(method: &str, code: tonic::Code, response: &Response<Body>, elapsed:
         .unwrap_or_default();
     let grpc_code = code_name(code);
     let status_code = code as i32;
+    let api_key_id = caller.map(|caller| caller.key().id.to_hex());
+    let api_key_id = api_key_id.as_deref().unwrap_or("");
+    let api_key_name = caller
+        .map(|caller| caller.key().name.as_str())
+        .unwrap_or("");
     match code {
         tonic::Code::Ok => tracing::debug!(
             rpc_method = method,
             status_code,
             grpc_code,
             duration_ms,
+            api_key_id,
+            api_key_name,
             "rpc"
         ),
         tonic::Code::Internal => tracing::warn!(
@@ -204,6 +229,8 @@ fn log_call(method: &str, code: tonic::Code, response: &Response<Body>, elapsed:
             grpc_code,
             duration_ms,
             grpc_message,
+            api_key_id,
+            api_key_name,
             "rpc failed"
         ),
         _ => tracing::info!(
@@ -212,6 +239,8 @@ fn log_call(method: &str, code: tonic::Code, response: &Response<Body>, elapsed:
             grpc_code,
             duration_ms,
             grpc_message,
+            api_key_id,
+            api_key_name,
             "rpc failed"
         ),
     }

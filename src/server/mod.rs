@@ -29,24 +29,31 @@ use tokio_rustls::TlsAcceptor;
 use tower_layer::Layer;
 
 use crate::api::ApiService;
+use crate::keys::service::KeyService;
+use crate::proto::admin::key_management_server::KeyManagementServer;
 use crate::proto::api::lightning_node_server::LightningNodeServer;
 use crate::tls::TlsIdentity;
 use connections::ConnectionContext;
 use gateway::{GatewayLayer, GatewayState, MAX_REQUEST_BODY_BYTES};
 
-/// Serves the API on `listener` until `shutdown` completes, then drains open connections.
+/// Serves the API and the key management service on `listener` until `shutdown` completes, then drains open connections.
 pub async fn serve(
     listener: TcpListener,
     identity: &TlsIdentity,
     gateway: Arc<GatewayState>,
     api: ApiService,
+    keys: KeyService,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let tls = tls_acceptor(identity)?;
     let grpc = LightningNodeServer::new(api)
         .max_decoding_message_size(MAX_REQUEST_BODY_BYTES)
         .max_encoding_message_size(usize::MAX);
-    let routes = tonic::service::Routes::new(grpc).prepare();
+    let key_management =
+        KeyManagementServer::new(keys).max_decoding_message_size(MAX_REQUEST_BODY_BYTES);
+    let routes = tonic::service::Routes::new(grpc)
+        .add_service(key_management)
+        .prepare();
     let memory = memory_trim::MemoryTrim::new();
     let trimming = tokio::spawn(Arc::clone(&memory).run());
     let context = ConnectionContext {

@@ -1,4 +1,5 @@
-//! Which paths this server answers: `/metrics` and the methods of `api.LightningNode`.
+//! Which paths this server answers: `/metrics`, the methods of `api.LightningNode` and those of
+//! the key management service `ldk_server.admin.KeyManagement`.
 //!
 //! Anything else is refused before authentication with UNIMPLEMENTED and a message that says
 //! which service or method is unknown (the service is public; naming it reveals nothing).
@@ -9,8 +10,13 @@ use crate::api::RPC_METHODS;
 
 /// The gRPC service this server implements.
 pub const SERVICE_NAME: &str = "api.LightningNode";
+/// Our key management service (admin keys only).
+pub const ADMIN_SERVICE_NAME: &str = "ldk_server.admin.KeyManagement";
+/// The methods of [`ADMIN_SERVICE_NAME`].
+pub const ADMIN_METHODS: [&str; 4] = ["CreateKey", "ListKeys", "RevokeKey", "InspectKey"];
 
-/// Checks that `path` is `/api.LightningNode/<one of its methods>`.
+/// Checks that `path` is `/api.LightningNode/<one of its methods>` or
+/// `/ldk_server.admin.KeyManagement/<one of its methods>`.
 pub fn check(path: &str) -> Result<(), Status> {
     let Some((service, method)) = path.strip_prefix('/').and_then(|p| p.split_once('/')) else {
         return Err(Status::unimplemented(format!(
@@ -18,6 +24,15 @@ pub fn check(path: &str) -> Result<(), Status> {
             printable(path)
         )));
     };
+    if service == ADMIN_SERVICE_NAME {
+        if !ADMIN_METHODS.contains(&method) {
+            return Err(Status::unimplemented(format!(
+                "unknown method `{}` of service {ADMIN_SERVICE_NAME}",
+                printable(method)
+            )));
+        }
+        return Ok(());
+    }
     if service != SERVICE_NAME {
         return Err(Status::unimplemented(format!(
             "unknown service `{}`: this server serves {SERVICE_NAME}",

@@ -26,6 +26,7 @@
 //! The API is synchronous: async callers run it on `spawn_blocking`.
 
 pub mod dead_letter;
+pub mod key_payments;
 pub mod reconcile;
 mod schema;
 

@@ -48,7 +48,7 @@ const CREATE_VERSION_TABLE: &str = "
 ";
 
 /// Step `n` (0-based) takes this server's tables from version `n` to `n + 1`.
-const EXTENSION_MIGRATIONS: [&str; 1] = [
+const EXTENSION_MIGRATIONS: [&str; 2] = [
     // 1: events that could not be processed after every retry (see `events`).
     "CREATE TABLE dead_lettered_events (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,6 +58,14 @@ const EXTENSION_MIGRATIONS: [&str; 1] = [
         last_error TEXT NOT NULL,
         attempts INTEGER NOT NULL
     );",
+    // 2: which API key made which outbound payment, for budgets (see `keys::budget`).
+    "CREATE TABLE key_payments (
+        payment_id TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL,
+        reserved_msat INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX idx_key_payments_key_time ON key_payments (key_id, created_at);",
 ];
 
 /// Refuses a database written by a newer server (either version), before anything is changed;

@@ -186,7 +186,7 @@ impl ServerProcess {
             base_url: self.grpc_address.to_string(),
             api_key: self.api_key(),
             tls_cert_pem: self.cert_pem(),
-            sign_body: true,
+            signing: ldk_server::client::Signing::V2,
         }
     }
 

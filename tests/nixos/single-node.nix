@@ -16,7 +16,13 @@ in
       virtualisation.memorySize = 2048;
 
       services.bitcoind.regtest = common.bitcoind { };
-      environment.etc = common.passwordFile;
+      environment.etc = common.passwordFile // {
+        # A test-only key secret (a real host provisions it outside the store).
+        "ldk-server-test/shop-key" = {
+          text = "5e1f0c0a5e1f0c0a5e1f0c0a5e1f0c0a5e1f0c0a5e1f0c0a5e1f0c0a5e1f0c0a";
+          mode = "0400";
+        };
+      };
 
       services.ldk-server = common.ldkServer // {
         bitcoind = common.ldkServer.bitcoind // {
@@ -26,6 +32,12 @@ in
           };
         };
         operatorGroup = "ldk-operators";
+        apiKeys.shop = {
+          scopes = [ "read" ];
+          methods = [ "Bolt11Receive" ];
+          keyFile = "/etc/ldk-server-test/shop-key";
+          budget = "1000sat/1h";
+        };
         prometheus.enable = true;
         grafana.enable = true;
       };
@@ -123,6 +135,20 @@ in
         # "→ Overall exposure level for ldk-server.service: 1.0 OK"
         level = float(score.split(":")[1].split()[0])
         assert level <= 1.0, score
+
+    with subtest("a declared API key works within its scopes"):
+        shop = "LDK_SERVER_API_KEY=$(cat /etc/ldk-server-test/shop-key) ldk-server-cli"
+        machine.succeed(f"{shop} get-balances")
+        machine.succeed(f"{shop} bolt11-receive 1000sat -d tea")
+        # Outside its scopes: PERMISSION_DENIED, exit 4.
+        code = machine.execute(f"{shop} onchain-receive")[0]
+        assert code == 4, code
+        keys = json.loads(machine.succeed("ldk-server-cli keys list"))
+        assert [k["name"] for k in keys["keys"]] == ["admin", "shop"], keys
+        assert "5e1f0c0a" not in json.dumps(keys), keys
+        mode = machine.succeed("stat -c %a /var/lib/ldk-server/regtest/api_keys/shop.toml").strip()
+        assert mode == "600", mode
+        machine.fail("grep -q 5e1f0c0a /var/lib/ldk-server/regtest/api_keys/shop.toml")
 
     with subtest("the journal has our structured fields"):
         entries = [
