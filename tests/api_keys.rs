@@ -13,13 +13,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
+use common::raw_codec::RawCodec;
 use common::{unreachable_chain_config, ServerProcess};
 use ldk_server::auth::{self, ApiKey, KeyId};
 use ldk_server::client::{Signing, SigningService};
 use ldk_server::keys::scope::{scope_of, Scope};
 use prost::Message;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
@@ -118,6 +118,11 @@ async fn call(
 ) -> Status {
     let signed = SigningService::with_signing(channel.clone(), key.clone(), signing);
     raw(signed, path, message, streaming).await
+}
+
+/// [`call`] with an empty message, unary.
+async fn empty_call(channel: &Channel, key: &ApiKey, signing: Signing, path: &str) -> Status {
+    call(channel, key, signing, path, Bytes::new(), false).await
 }
 
 async fn raw<S>(service: S, path: &str, message: Bytes, streaming: bool) -> Status
@@ -280,13 +285,11 @@ async fn every_rpc_with_every_scope_is_allowed_or_denied_as_the_table_says() {
         assert_eq!(allowed(&status), expect_allowed, "{method}: {status:?}");
     }
     let read_key = &keys[0].1;
-    let status = call(
+    let status = empty_call(
         &channel,
         read_key,
         Signing::V2,
         "/ldk_server.admin.KeyManagement/ListKeys",
-        Bytes::new(),
-        false,
     )
     .await;
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
@@ -326,38 +329,14 @@ async fn unknown_wrong_revoked_and_expired_keys_are_unauthenticated_live() {
     reload().await;
     let channel = plain_channel(&server).await;
     let get_balances = path("GetBalances");
-    let status = call(
-        &channel,
-        &shop,
-        Signing::V2,
-        &get_balances,
-        Bytes::new(),
-        false,
-    )
-    .await;
+    let status = empty_call(&channel, &shop, Signing::V2, &get_balances).await;
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-    let status = call(
-        &channel,
-        &brief,
-        Signing::KeyId,
-        &get_balances,
-        Bytes::new(),
-        false,
-    )
-    .await;
+    let status = empty_call(&channel, &brief, Signing::KeyId, &get_balances).await;
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
 
     // Unknown key id.
     let stranger = ApiKey::from_hex(&"ab".repeat(32));
-    let status = call(
-        &channel,
-        &stranger,
-        Signing::V2,
-        &get_balances,
-        Bytes::new(),
-        false,
-    )
-    .await;
+    let status = empty_call(&channel, &stranger, Signing::V2, &get_balances).await;
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(
         status.message().contains("unknown API key id"),
@@ -376,15 +355,7 @@ async fn unknown_wrong_revoked_and_expired_keys_are_unauthenticated_live() {
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains("invalid HMAC"), "{status:?}");
     // Another key's secret in upstream's form (which is the admin key's) is refused.
-    let status = call(
-        &channel,
-        &shop,
-        Signing::Body,
-        &get_balances,
-        Bytes::new(),
-        false,
-    )
-    .await;
+    let status = empty_call(&channel, &shop, Signing::Body, &get_balances).await;
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
 
     // Revocation by the file, live: within a second, no restart.
@@ -399,29 +370,13 @@ async fn unknown_wrong_revoked_and_expired_keys_are_unauthenticated_live() {
     std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::rename(&temporary, &file).unwrap();
     reload().await;
-    let status = call(
-        &channel,
-        &shop,
-        Signing::V2,
-        &get_balances,
-        Bytes::new(),
-        false,
-    )
-    .await;
+    let status = empty_call(&channel, &shop, Signing::V2, &get_balances).await;
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains("revoked"), "{status:?}");
     // Deleting the file forgets the key.
     std::fs::remove_file(&file).unwrap();
     reload().await;
-    let status = call(
-        &channel,
-        &shop,
-        Signing::V2,
-        &get_balances,
-        Bytes::new(),
-        false,
-    )
-    .await;
+    let status = empty_call(&channel, &shop, Signing::V2, &get_balances).await;
     assert!(
         status.message().contains("unknown API key id"),
         "{status:?}"
@@ -431,15 +386,7 @@ async fn unknown_wrong_revoked_and_expired_keys_are_unauthenticated_live() {
     while auth::unix_now() < now + 3 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let status = call(
-        &channel,
-        &brief,
-        Signing::V2,
-        &get_balances,
-        Bytes::new(),
-        false,
-    )
-    .await;
+    let status = empty_call(&channel, &brief, Signing::V2, &get_balances).await;
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains("expired"), "{status:?}");
 
@@ -529,7 +476,7 @@ async fn require_v2_refuses_the_older_forms_for_every_key() {
     let get_balances = path("GetBalances");
     for key in [server.api_key(), shop] {
         for signing in [Signing::Timestamp, Signing::Body, Signing::KeyId] {
-            let status = call(&channel, &key, signing, &get_balances, Bytes::new(), false).await;
+            let status = empty_call(&channel, &key, signing, &get_balances).await;
             assert_eq!(
                 status.code(),
                 Code::Unauthenticated,
@@ -537,15 +484,7 @@ async fn require_v2_refuses_the_older_forms_for_every_key() {
             );
             assert!(status.message().contains("v2"), "{signing:?}: {status:?}");
         }
-        let status = call(
-            &channel,
-            &key,
-            Signing::V2,
-            &get_balances,
-            Bytes::new(),
-            false,
-        )
-        .await;
+        let status = empty_call(&channel, &key, Signing::V2, &get_balances).await;
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     }
     // Our client uses v2 by default, so it keeps working.
@@ -555,67 +494,6 @@ async fn require_v2_refuses_the_older_forms_for_every_key() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
-}
-
-/// Codec that sends raw bytes as the message and reads the reply raw.
-#[derive(Default, Clone)]
-struct RawCodec;
-struct RawEncoder;
-struct RawDecoder;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
-    }
-}
-
-impl Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawDecoder {
-    type Item = Bytes;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
-
-const CLI: &str = env!("CARGO_BIN_EXE_ldk-server-cli");
-
-/// Runs the CLI against `server`; the key comes in `LDK_SERVER_API_KEY` (never argv).
-fn cli(server: &ServerProcess, key: &ApiKey, args: &[&str]) -> (i32, serde_json::Value, String) {
-    let output = std::process::Command::new(CLI)
-        .args(["-b", &server.grpc_address.to_string()])
-        .args([
-            "-t",
-            &server.storage().join("tls.crt").display().to_string(),
-        ])
-        .args(args)
-        .env("LDK_SERVER_API_KEY", key.as_hex())
-        .env_remove("LDK_SERVER_CONFIG")
-        .env("HOME", "/nonexistent")
-        .output()
-        .expect("run the CLI");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
-    (
-        output.status.code().unwrap_or(-1),
-        json,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[tokio::test]
@@ -712,4 +590,29 @@ async fn keys_are_managed_with_the_cli_and_take_effect_at_once() {
     let (code, _, stderr) = cli(&server, &admin, &["keys", "revoke", "admin"]);
     assert_ne!(code, 0, "the admin key cannot be revoked: {stderr}");
     assert!(!server.log().contains(&secret), "a secret was logged");
+}
+
+const CLI: &str = env!("CARGO_BIN_EXE_ldk-server-cli");
+
+/// Runs the CLI against `server`; the key comes in `LDK_SERVER_API_KEY` (never argv).
+fn cli(server: &ServerProcess, key: &ApiKey, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let output = std::process::Command::new(CLI)
+        .args(["-b", &server.grpc_address.to_string()])
+        .args([
+            "-t",
+            &server.storage().join("tls.crt").display().to_string(),
+        ])
+        .args(args)
+        .env("LDK_SERVER_API_KEY", key.as_hex())
+        .env_remove("LDK_SERVER_CONFIG")
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("run the CLI");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (
+        output.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }

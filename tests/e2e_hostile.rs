@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Buf, BufMut};
 use common::chain::{open_channel, wait_payment_succeeded, wait_until, Chain, TestNode};
+use common::raw_codec::RawCodec;
 use futures_util::stream::{self, StreamExt};
 use ldk_node::bitcoin::hashes::{sha256, Hash};
 use ldk_node::bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
@@ -29,7 +29,6 @@ use prost::Message;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value,
 };
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
@@ -314,7 +313,7 @@ async fn hostile_key_management_and_headers_never_fault_the_server() {
 async fn call_with_x_auth(channel: &Channel, path: &str, value: http::HeaderValue) -> Status {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.expect("ready");
-    let mut request = tonic::Request::new(Vec::new());
+    let mut request = tonic::Request::new(bytes::Bytes::new());
     request.metadata_mut().insert(
         "x-auth",
         tonic::metadata::MetadataValue::try_from(value.as_bytes()).expect("metadata"),
@@ -953,7 +952,12 @@ async fn send_raw_to(signing: SigningService<Channel>, path: &str, body: Vec<u8>
             .await
             .map_err(|error| Status::unavailable(format!("not ready: {error}")))?;
         let path = http::uri::PathAndQuery::from_str(path).expect("path");
-        grpc.unary(tonic::Request::new(body), path, RawCodec).await
+        grpc.unary(
+            tonic::Request::new(bytes::Bytes::from(body)),
+            path,
+            RawCodec,
+        )
+        .await
     };
     match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
         Err(_) => Outcome::TimedOut,
@@ -1032,46 +1036,6 @@ impl Report {
             eprintln!("  {code:<22} {count:>6}");
         }
         eprintln!();
-    }
-}
-
-/// Passes request bytes through unchanged and hands back the response bytes, so any body can
-/// be sent on a real tonic channel.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let remaining = src.remaining();
-        Ok(Some(src.copy_to_bytes(remaining).to_vec()))
     }
 }
 

@@ -7,13 +7,13 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
+use common::raw_codec::RawCodec;
 use common::{free_port, run_to_exit, scrape_metrics, unreachable_chain_config, ServerProcess};
 use ldk_server::auth::{self, ApiKey};
 use ldk_server::client::{connect, SigningService};
 use ldk_server::proto::api::lightning_node_client::LightningNodeClient;
 use ldk_server::proto::api::*;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
@@ -216,54 +216,6 @@ async fn node_rpcs_are_unavailable_while_the_chain_source_is_down() {
     // SIGTERM while starting still exits cleanly.
     let exit = server.stop().expect("exit status");
     assert!(exit.success(), "exit status {exit:?}:\n{}", server.log());
-}
-
-/// Codec that sends raw bytes as the message and reads the reply raw.
-#[derive(Default, Clone)]
-struct RawCodec;
-struct RawEncoder;
-struct RawDecoder;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
-    }
-}
-
-impl Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawDecoder {
-    type Item = Bytes;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
-
-async fn raw_call(server: &ServerProcess, path: &str, body: Bytes) -> Result<Bytes, Status> {
-    let signing = SigningService::new(plain_channel(server).await, server.api_key(), true);
-    let mut grpc = tonic::client::Grpc::new(signing).max_encoding_message_size(64 * 1024 * 1024);
-    grpc.ready()
-        .await
-        .map_err(|e| Status::unknown(e.to_string()))?;
-    let path: http::uri::PathAndQuery = path.parse().unwrap();
-    grpc.unary(tonic::Request::new(body), path, RawCodec)
-        .await
-        .map(|r| r.into_inner())
 }
 
 #[tokio::test]
@@ -746,4 +698,16 @@ fn init_creates_the_files_a_client_needs_and_serves_nothing() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(std::fs::read(data.join("regtest/api_key")).unwrap(), key);
     assert_eq!(std::fs::read(data.join("tls.crt")).unwrap(), cert);
+}
+
+async fn raw_call(server: &ServerProcess, path: &str, body: Bytes) -> Result<Bytes, Status> {
+    let signing = SigningService::new(plain_channel(server).await, server.api_key(), true);
+    let mut grpc = tonic::client::Grpc::new(signing).max_encoding_message_size(64 * 1024 * 1024);
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unknown(e.to_string()))?;
+    let path: http::uri::PathAndQuery = path.parse().unwrap();
+    grpc.unary(tonic::Request::new(body), path, RawCodec)
+        .await
+        .map(|r| r.into_inner())
 }

@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 use common::chain::{open_channel, wait_until, Chain, TestNode};
 use common::{free_port, unreachable_chain_config, ServerProcess};
 use ldk_server::auth::ApiKey;
-use ldk_server::client::{connect, ClientOptions};
+use ldk_server::client::{connect, connect_key_management, ClientOptions};
 use ldk_server::metrics::UpstreamMetric;
+use ldk_server::proto::admin::CreateKeyRequest;
 use ldk_server::proto::api::{Bolt11SendRequest, GetNodeInfoRequest, ListChannelsRequest};
 use serde_json::Value;
 
@@ -772,6 +773,50 @@ async fn exercise_api(server: &ServerProcess) {
         .await
         .expect_err("a wrong key is refused");
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    // A read-only key trying to send: PERMISSION_DENIED, counted by key and method.
+    let reader = read_only_key(server).await;
+    let mut reader = connect(ClientOptions {
+        api_key: reader,
+        ..server.client_options()
+    })
+    .await
+    .expect("connect");
+    let status = reader
+        .bolt11_send(Bolt11SendRequest {
+            invoice: "not an invoice".into(),
+            amount_msat: None,
+            route_parameters: None,
+        })
+        .await
+        .expect_err("a read-only key cannot send");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+}
+
+/// The server's key with the `read` scope, created through the key management service on first
+/// use (the same key every time, so its denials form one series).
+async fn read_only_key(server: &ServerProcess) -> ApiKey {
+    static KEYS: std::sync::Mutex<BTreeMap<std::net::SocketAddr, String>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let known = KEYS.lock().unwrap().get(&server.grpc_address).cloned();
+    if let Some(secret) = known {
+        return ApiKey::from_hex(&secret);
+    }
+    let mut admin = connect_key_management(server.client_options())
+        .await
+        .expect("connect to key management");
+    let created = admin
+        .create_key(CreateKeyRequest {
+            name: "monitoring-reader".into(),
+            scopes: vec!["read".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create a read-only key")
+        .into_inner();
+    KEYS.lock()
+        .unwrap()
+        .insert(server.grpc_address, created.api_key.clone());
+    ApiKey::from_hex(&created.api_key)
 }
 
 /// Calls [`exercise_api`] twice with scrapes between: a `(method, code)` series appears with

@@ -5,6 +5,7 @@
 
 pub mod attack;
 pub mod chain;
+pub mod raw_codec;
 pub mod raw_h2;
 
 use std::net::{SocketAddr, TcpListener};
