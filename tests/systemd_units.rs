@@ -421,10 +421,21 @@ fn the_nixos_module_sets_nothing_of_the_init_unit_sandbox() {
         compact.contains("LoadCredential=[\"\"]"),
         "LoadCredential= is not reset"
     );
-    // The publishing step is the one command that runs outside the sandbox, as root.
+    // The root steps (publishing the certificate and key, installing declared API keys) are
+    // the only commands that run outside the sandbox: each is "+" and nothing else is added.
+    let post = compact
+        .split_once("ExecStartPost=[")
+        .and_then(|(_, rest)| rest.split_once("];"))
+        .map(|(list, _)| list)
+        .expect("ExecStartPost= is a list");
+    let steps: Vec<&str> = post.split('"').filter(|s| !s.is_empty()).collect();
     assert!(
-        compact.contains("ExecStartPost=\"+${publishForOperators}\";"),
-        "ExecStartPost= must be the root (+) publishing step"
+        steps.contains(&"+${publishForOperators}"),
+        "ExecStartPost= lacks the root (+) publishing step: {steps:?}"
+    );
+    assert!(
+        steps.iter().all(|step| step.starts_with("+${")),
+        "every ExecStartPost= step must be a root (+) script of the module: {steps:?}"
     );
     // The unit itself comes from the package, sandbox and all.
     assert!(module.contains("systemd.packages = [ cfg.package ];"));
