@@ -447,6 +447,42 @@ pub fn verify_v2(
         .map_err(|_| AuthError::BadSignature)
 }
 
+/// Nonces for one signer: a random 8-byte session followed by a big-endian counter, so that the
+/// server keeps one small replay window per session instead of one entry per call (see
+/// `keys::nonce`). Clones share the session and the counter.
+#[derive(Clone, Debug)]
+pub struct NonceSequence {
+    session: [u8; NONCE_SESSION_LEN],
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Bytes of a nonce that name its session; the rest is the counter.
+pub const NONCE_SESSION_LEN: usize = 8;
+
+impl Default for NonceSequence {
+    fn default() -> Self {
+        let mut session = [0u8; NONCE_SESSION_LEN];
+        session.copy_from_slice(&random_nonce()[..NONCE_SESSION_LEN]);
+        Self {
+            session,
+            counter: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1)),
+        }
+    }
+}
+
+impl NonceSequence {
+    /// The next nonce of the session; never the same twice.
+    pub fn next(&self) -> Nonce {
+        let counter = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce[..NONCE_SESSION_LEN].copy_from_slice(&self.session);
+        nonce[NONCE_SESSION_LEN..].copy_from_slice(&counter.to_be_bytes());
+        nonce
+    }
+}
+
 /// A fresh random nonce.
 pub fn random_nonce() -> Nonce {
     let mut nonce = [0u8; NONCE_LEN];

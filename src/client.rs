@@ -154,6 +154,8 @@ pub struct SigningService<S> {
     inner: S,
     key: Arc<ApiKey>,
     signing: Signing,
+    /// v2 nonces: one session for this service and its clones, counting up.
+    nonces: auth::NonceSequence,
 }
 
 impl<S> SigningService<S> {
@@ -174,6 +176,7 @@ impl<S> SigningService<S> {
             inner,
             key: Arc::new(key),
             signing,
+            nonces: auth::NonceSequence::default(),
         }
     }
 }
@@ -197,10 +200,16 @@ where
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         let key = Arc::clone(&self.key);
         let signing = self.signing;
+        let nonces = self.nonces.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let bytes: Bytes = body.collect().await?.to_bytes();
-            let signed = signing.header(&key, auth::unix_now(), parts.uri.path(), &bytes);
+            let now = auth::unix_now();
+            let path = parts.uri.path();
+            let signed = match signing {
+                Signing::V2 => auth::sign_v2(&key, now, &nonces.next(), path, &bytes),
+                other => other.header(&key, now, path, &bytes),
+            };
             parts
                 .headers
                 .insert(AUTH_HEADER, HeaderValue::from_str(&signed)?);

@@ -4,17 +4,97 @@
 //! A v2 request is good while its timestamp is within [`MAX_CLOCK_SKEW_SECS`] of the server
 //! clock, so its nonce must be remembered until `timestamp + MAX_CLOCK_SKEW_SECS` has passed;
 //! after that the timestamp alone refuses it. Only requests whose signature verified are
-//! entered, so filling the cache needs a valid key; once it holds [`MAX_NONCES`] live entries
-//! further v2 requests are refused (RESOURCE_EXHAUSTED) rather than forgetting one early.
+//! entered, so filling the cache needs a valid key; once it holds [`MAX_NONCES`] live sessions
+//! further new sessions are refused (RESOURCE_EXHAUSTED) rather than forgetting one early.
+//!
+//! A nonce is read as a session (its first [`NONCE_SESSION_LEN`] bytes) and a big-endian
+//! counter (the rest). Each session keeps the highest counter seen and a bitmap of the
+//! [`WINDOW`] counters below it, as IPsec's anti-replay window does: a counter seen before, or
+//! older than the window, is a replay. Our client numbers its nonces within one session
+//! ([`NonceSequence`](crate::auth::NonceSequence)), so any call rate costs one entry per client;
+//! a client sending random nonces costs one entry per call, as a plain set would.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::auth::{KeyId, Nonce, MAX_CLOCK_SKEW_SECS};
+use crate::auth::{KeyId, Nonce, MAX_CLOCK_SKEW_SECS, NONCE_SESSION_LEN};
 
-/// Most nonces remembered at once (about 10 MB): 2,000 signed calls a second for the whole
-/// 121-second window.
+/// Most sessions remembered at once (about 20 MB): for clients with random nonces, 2,000
+/// signed calls a second for the whole 121-second window; for numbered ones, 250,000 clients.
 pub const MAX_NONCES: usize = 250_000;
+
+/// Counters below a session's highest that are still told apart: calls of one client may
+/// arrive this far out of order.
+pub const WINDOW: u64 = 256;
+const WINDOW_WORDS: usize = (WINDOW / 64) as usize;
+
+/// One session's replay window.
+struct Session {
+    /// The highest counter accepted.
+    highest: u64,
+    /// Bit `i` set: counter `highest - i` was accepted.
+    seen: [u64; WINDOW_WORDS],
+    /// The last second at which a timestamp of this session is still accepted.
+    last_good: u64,
+}
+
+impl Session {
+    fn new(counter: u64, last_good: u64) -> Self {
+        let mut seen = [0; WINDOW_WORDS];
+        seen[0] = 1;
+        Self {
+            highest: counter,
+            seen,
+            last_good,
+        }
+    }
+
+    /// Records `counter`; false if it was seen or is too old to tell.
+    fn accept(&mut self, counter: u64) -> bool {
+        if counter > self.highest {
+            self.shift(counter - self.highest);
+            self.highest = counter;
+            self.seen[0] |= 1;
+            return true;
+        }
+        let offset = self.highest - counter;
+        if offset >= WINDOW {
+            return false;
+        }
+        let (word, bit) = ((offset / 64) as usize, offset % 64);
+        if self.seen[word] & (1 << bit) != 0 {
+            return false;
+        }
+        self.seen[word] |= 1 << bit;
+        true
+    }
+
+    /// Moves the window up by `by` counters.
+    fn shift(&mut self, by: u64) {
+        if by >= WINDOW {
+            self.seen = [0; WINDOW_WORDS];
+            return;
+        }
+        let (words, bits) = ((by / 64) as usize, by % 64);
+        for index in (0..WINDOW_WORDS).rev() {
+            let from = index.checked_sub(words);
+            let high = from.map_or(0, |from| self.seen[from] << bits);
+            let carry = match from.and_then(|from| from.checked_sub(1)) {
+                Some(lower) if bits > 0 => self.seen[lower] >> (64 - bits),
+                _ => 0,
+            };
+            self.seen[index] = high | carry;
+        }
+    }
+}
+
+fn split(nonce: &Nonce) -> ([u8; NONCE_SESSION_LEN], u64) {
+    let mut session = [0u8; NONCE_SESSION_LEN];
+    session.copy_from_slice(&nonce[..NONCE_SESSION_LEN]);
+    let mut counter = [0u8; 8];
+    counter.copy_from_slice(&nonce[NONCE_SESSION_LEN..]);
+    (session, u64::from_be_bytes(counter))
+}
 
 /// Why a nonce was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +106,8 @@ pub enum NonceError {
 }
 
 struct Inner {
-    /// `(key, nonce)` → the last second at which its timestamp is still accepted.
-    seen: HashMap<(KeyId, Nonce), u64>,
+    /// `(key, session)` → its window.
+    seen: HashMap<(KeyId, [u8; NONCE_SESSION_LEN]), Session>,
     /// When entries were last swept.
     swept_at: u64,
 }
@@ -70,22 +150,30 @@ impl NonceCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // At most one sweep a second, so a full cache costs no more than an empty one.
         if inner.swept_at != now {
-            inner.seen.retain(|_, last_good| *last_good >= now);
+            inner.seen.retain(|_, session| session.last_good >= now);
             inner.swept_at = now;
         }
         let last_good = timestamp.saturating_add(MAX_CLOCK_SKEW_SECS);
-        match inner.seen.get(&(key, nonce)) {
-            Some(previous) if *previous >= now => return Err(NonceError::Replayed),
-            _ => {}
+        let (session, counter) = split(&nonce);
+        if let Some(known) = inner.seen.get_mut(&(key, session)) {
+            if known.last_good >= now {
+                if !known.accept(counter) {
+                    return Err(NonceError::Replayed);
+                }
+                known.last_good = known.last_good.max(last_good);
+                return Ok(());
+            }
         }
         if inner.seen.len() >= self.capacity {
             return Err(NonceError::Full);
         }
-        inner.seen.insert((key, nonce), last_good);
+        inner
+            .seen
+            .insert((key, session), Session::new(counter, last_good));
         Ok(())
     }
 
-    /// Nonces held.
+    /// Sessions held.
     pub fn len(&self) -> usize {
         self.inner
             .lock()
@@ -120,6 +208,73 @@ mod tests {
         // Past the window the timestamp refuses it; the entry is swept.
         assert_eq!(cache.check_and_insert(key, [8; 16], 200, 200), Ok(()));
         assert_eq!(cache.len(), 1);
+    }
+
+    fn numbered(session: u8, counter: u64) -> Nonce {
+        let mut nonce = [session; 16];
+        nonce[NONCE_SESSION_LEN..].copy_from_slice(&counter.to_be_bytes());
+        nonce
+    }
+
+    #[test]
+    fn a_numbered_session_is_one_entry_and_refuses_every_replay() {
+        let cache = NonceCache::with_capacity(1);
+        let key = KeyId([1; 8]);
+        // 100,000 calls of one client, arriving up to 200 out of order.
+        for block in 0..500u64 {
+            for counter in (block * 200..block * 200 + 200).rev() {
+                assert_eq!(
+                    cache.check_and_insert(key, numbered(9, counter), 100, 100),
+                    Ok(()),
+                    "{counter}"
+                );
+            }
+        }
+        assert_eq!(cache.len(), 1);
+        for counter in [99_999, 99_950, 99_800, 99_744] {
+            assert_eq!(
+                cache.check_and_insert(key, numbered(9, counter), 100, 100),
+                Err(NonceError::Replayed),
+                "{counter} again"
+            );
+        }
+        // Older than the window: refused, it cannot be told from a replay.
+        assert_eq!(
+            cache.check_and_insert(key, numbered(9, 99_999 - WINDOW), 100, 100),
+            Err(NonceError::Replayed)
+        );
+        // A jump beyond the window forgets what lies below it, and counts on from there.
+        assert_eq!(
+            cache.check_and_insert(key, numbered(9, 1_000_000), 100, 100),
+            Ok(())
+        );
+        assert_eq!(
+            cache.check_and_insert(key, numbered(9, 999_990), 100, 100),
+            Ok(())
+        );
+        assert_eq!(
+            cache.check_and_insert(key, numbered(9, 999_990), 100, 100),
+            Err(NonceError::Replayed)
+        );
+        // Another session of the same key needs a second entry: the cache is full.
+        assert_eq!(
+            cache.check_and_insert(key, numbered(8, 1), 100, 100),
+            Err(NonceError::Full)
+        );
+    }
+
+    #[test]
+    fn the_window_shifts_bits_across_words() {
+        let mut session = Session::new(10, 0);
+        for counter in [11, 75, 140, 200] {
+            assert!(session.accept(counter));
+        }
+        for counter in [10, 11, 75, 140, 200] {
+            assert!(!session.accept(counter), "{counter} is a replay");
+        }
+        for counter in [12, 74, 76, 139, 199] {
+            assert!(session.accept(counter), "{counter} is new");
+        }
     }
 
     #[test]
