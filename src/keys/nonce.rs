@@ -19,42 +19,47 @@ use std::sync::Mutex;
 
 use crate::auth::{KeyId, Nonce, MAX_CLOCK_SKEW_SECS, NONCE_SESSION_LEN};
 
-/// Most sessions remembered at once (about 20 MB): for clients with random nonces, 2,000
+/// Most sessions remembered at once (about 10 MB of one-nonce sessions, plus 512 bytes for each
+/// session that numbers its nonces): for clients with random nonces, 2,000
 /// signed calls a second for the whole 121-second window; for numbered ones, 250,000 clients.
 pub const MAX_NONCES: usize = 250_000;
 
 /// Counters below a session's highest that are still told apart: calls of one client may
-/// arrive this far out of order.
-pub const WINDOW: u64 = 256;
+/// arrive this far out of order (four times the default `[limits] max_concurrent_streams`).
+pub const WINDOW: u64 = 4096;
 const WINDOW_WORDS: usize = (WINDOW / 64) as usize;
 
 /// One session's replay window.
 struct Session {
     /// The highest counter accepted.
     highest: u64,
-    /// Bit `i` set: counter `highest - i` was accepted.
-    seen: [u64; WINDOW_WORDS],
+    /// Bit `i` set: counter `highest - i` was accepted. Made with the session's second nonce,
+    /// so that a session of one random nonce costs no bitmap.
+    seen: Option<Box<[u64; WINDOW_WORDS]>>,
     /// The last second at which a timestamp of this session is still accepted.
     last_good: u64,
 }
 
 impl Session {
     fn new(counter: u64, last_good: u64) -> Self {
-        let mut seen = [0; WINDOW_WORDS];
-        seen[0] = 1;
         Self {
             highest: counter,
-            seen,
+            seen: None,
             last_good,
         }
     }
 
     /// Records `counter`; false if it was seen or is too old to tell.
     fn accept(&mut self, counter: u64) -> bool {
+        let seen = self.seen.get_or_insert_with(|| {
+            let mut seen = Box::new([0; WINDOW_WORDS]);
+            seen[0] = 1;
+            seen
+        });
         if counter > self.highest {
-            self.shift(counter - self.highest);
+            shift(seen, counter - self.highest);
             self.highest = counter;
-            self.seen[0] |= 1;
+            seen[0] |= 1;
             return true;
         }
         let offset = self.highest - counter;
@@ -62,29 +67,29 @@ impl Session {
             return false;
         }
         let (word, bit) = ((offset / 64) as usize, offset % 64);
-        if self.seen[word] & (1 << bit) != 0 {
+        if seen[word] & (1 << bit) != 0 {
             return false;
         }
-        self.seen[word] |= 1 << bit;
+        seen[word] |= 1 << bit;
         true
     }
+}
 
-    /// Moves the window up by `by` counters.
-    fn shift(&mut self, by: u64) {
-        if by >= WINDOW {
-            self.seen = [0; WINDOW_WORDS];
-            return;
-        }
-        let (words, bits) = ((by / 64) as usize, by % 64);
-        for index in (0..WINDOW_WORDS).rev() {
-            let from = index.checked_sub(words);
-            let high = from.map_or(0, |from| self.seen[from] << bits);
-            let carry = match from.and_then(|from| from.checked_sub(1)) {
-                Some(lower) if bits > 0 => self.seen[lower] >> (64 - bits),
-                _ => 0,
-            };
-            self.seen[index] = high | carry;
-        }
+/// Moves a window up by `by` counters.
+fn shift(seen: &mut [u64; WINDOW_WORDS], by: u64) {
+    if by >= WINDOW {
+        *seen = [0; WINDOW_WORDS];
+        return;
+    }
+    let (words, bits) = ((by / 64) as usize, by % 64);
+    for index in (0..WINDOW_WORDS).rev() {
+        let from = index.checked_sub(words);
+        let high = from.map_or(0, |from| seen[from] << bits);
+        let carry = match from.and_then(|from| from.checked_sub(1)) {
+            Some(lower) if bits > 0 => seen[lower] >> (64 - bits),
+            _ => 0,
+        };
+        seen[index] = high | carry;
     }
 }
 
@@ -220,9 +225,9 @@ mod tests {
     fn a_numbered_session_is_one_entry_and_refuses_every_replay() {
         let cache = NonceCache::with_capacity(1);
         let key = KeyId([1; 8]);
-        // 100,000 calls of one client, arriving up to 200 out of order.
-        for block in 0..500u64 {
-            for counter in (block * 200..block * 200 + 200).rev() {
+        // 100,000 calls of one client, arriving up to 2,000 out of order.
+        for block in 0..50u64 {
+            for counter in (block * 2_000..block * 2_000 + 2_000).rev() {
                 assert_eq!(
                     cache.check_and_insert(key, numbered(9, counter), 100, 100),
                     Ok(()),
@@ -231,7 +236,7 @@ mod tests {
             }
         }
         assert_eq!(cache.len(), 1);
-        for counter in [99_999, 99_950, 99_800, 99_744] {
+        for counter in [99_999, 99_950, 99_800, 99_744, 96_000] {
             assert_eq!(
                 cache.check_and_insert(key, numbered(9, counter), 100, 100),
                 Err(NonceError::Replayed),
