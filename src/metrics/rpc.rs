@@ -123,7 +123,7 @@ impl RpcMetrics {
         let method = known_method(method);
         let key = self.key_label(key);
         self.requests
-            .with_label_values(&[method, &key, code_name(code)])
+            .with_label_values(&[method, key, code_name(code)])
             .inc();
         self.duration
             .with_label_values(&[method])
@@ -134,27 +134,27 @@ impl RpcMetrics {
     pub fn observe_permission_denied(&self, key: &str, method: &str) {
         let key = self.key_label(Some(key));
         self.permission_denied
-            .with_label_values(&[&key, known_method(method)])
+            .with_label_values(&[key, known_method(method)])
             .inc();
     }
 
     /// The bounded `key` label of a key name.
-    fn key_label(&self, key: Option<&str>) -> String {
+    fn key_label<'a>(&self, key: Option<&'a str>) -> &'a str {
         let Some(name) = key else {
-            return NO_KEY.to_owned();
+            return NO_KEY;
         };
         let mut labels = self
             .key_labels
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if labels.contains(name) {
-            return name.to_owned();
+            return name;
         }
         if labels.len() < MAX_KEY_LABELS {
             labels.insert(name.to_owned());
-            return name.to_owned();
+            return name;
         }
-        OTHER_KEYS.to_owned()
+        OTHER_KEYS
     }
 }
 
