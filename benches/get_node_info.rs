@@ -152,6 +152,9 @@ async fn main() {
 
     let rejected_options = ClientOptions {
         api_key: ApiKey::from_hex("00"),
+        // Upstream's body form, the cheapest to sign: the client shares the machine with the
+        // server, and this phase measures the server's refusals, not the client's signing.
+        signing: ldk_server::client::Signing::Body,
         ..options
     };
     let rejected = clients(&rejected_options, connections).await;
