@@ -282,16 +282,7 @@ pub fn parse_header(header: &[u8]) -> Result<Credentials, AuthError> {
     let text = std::str::from_utf8(header).map_err(|_| AuthError::Malformed)?;
     let rest = text.strip_prefix("HMAC ").ok_or(AuthError::Malformed)?;
     let (timestamp, signature) = rest.split_once(':').ok_or(AuthError::Malformed)?;
-    if timestamp.is_empty() || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(AuthError::Malformed);
-    }
-    let timestamp = timestamp.parse::<u64>().map_err(|_| AuthError::Malformed)?;
-    let mut tag = [0u8; 32];
-    hex::decode_to_slice(signature, &mut tag).map_err(|_| AuthError::Malformed)?;
-    Ok(Credentials {
-        timestamp,
-        signature: tag,
-    })
+    parse_credentials(timestamp, signature)
 }
 
 /// The prefix of the v2 form.

@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::raw_codec::RawCodec;
-use common::{unreachable_chain_config, ServerProcess};
+use common::{plain_channel, unreachable_chain_config, ServerProcess};
 use ldk_server::auth::{self, ApiKey, KeyId};
 use ldk_server::client::{Signing, SigningService};
 use ldk_server::keys::scope::{scope_of, Scope};
 use prost::Message;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 /// The methods of `api.LightningNode` as the compiled descriptor has them.
@@ -93,17 +93,6 @@ fn provision(server: &ServerProcess, name: &str, body: &str) -> ApiKey {
 /// Waits for the key directory to be re-read (the server promises within a second).
 async fn reload() {
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-}
-
-async fn plain_channel(server: &ServerProcess) -> Channel {
-    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(server.cert_pem()));
-    Endpoint::from_shared(format!("https://{}", server.grpc_address))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .expect("connect")
 }
 
 /// Calls `path` with `message` (unframed protobuf), signed by `key` in `signing`; returns the
@@ -419,14 +408,18 @@ async fn v2_signatures_are_bound_to_nonce_method_and_body() {
     let get_balances = path("GetBalances");
     let empty = framed(&[]);
 
+    let fresh_header = || {
+        auth::sign_v2(
+            &key,
+            auth::unix_now(),
+            &auth::random_nonce(),
+            &get_balances,
+            &empty,
+        )
+    };
+
     // Replay: the same header twice.
-    let header = auth::sign_v2(
-        &key,
-        auth::unix_now(),
-        &auth::random_nonce(),
-        &get_balances,
-        &empty,
-    );
+    let header = fresh_header();
     let first = call_with_header(&channel, &get_balances, Bytes::new(), &header).await;
     assert_eq!(first.code(), Code::Unavailable, "{first:?}");
     let again = call_with_header(&channel, &get_balances, Bytes::new(), &header).await;
@@ -434,13 +427,7 @@ async fn v2_signatures_are_bound_to_nonce_method_and_body() {
     assert!(again.message().contains("replayed"), "{again:?}");
 
     // Moved to another method with the same (empty) body: GetBalances → OnchainReceive.
-    let header = auth::sign_v2(
-        &key,
-        auth::unix_now(),
-        &auth::random_nonce(),
-        &get_balances,
-        &empty,
-    );
+    let header = fresh_header();
     let moved = call_with_header(&channel, &path("OnchainReceive"), Bytes::new(), &header).await;
     assert_eq!(moved.code(), Code::Unauthenticated, "{moved:?}");
     assert!(moved.message().contains("invalid HMAC"), "{moved:?}");

@@ -9,32 +9,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::raw_codec::RawCodec;
-use common::{free_port, run_to_exit, scrape_metrics, unreachable_chain_config, ServerProcess};
+use common::{
+    free_port, plain_channel, run_to_exit, scrape_metrics, unreachable_chain_config, ServerProcess,
+};
 use ldk_server::auth::{self, ApiKey};
 use ldk_server::client::{connect, SigningService};
 use ldk_server::proto::api::lightning_node_client::LightningNodeClient;
 use ldk_server::proto::api::*;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
 fn start_server(extra: &str) -> ServerProcess {
     ServerProcess::start(&unreachable_chain_config(extra))
-}
-
-async fn plain_channel(server: &ServerProcess) -> Channel {
-    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(server.cert_pem()));
-    Endpoint::from_shared(format!("https://{}", server.grpc_address))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "TLS connection with the pinned certificate: {e:?}\n{}",
-                server.log()
-            )
-        })
 }
 
 /// The status code GetNodeInfo fails with (the node never runs in these tests).

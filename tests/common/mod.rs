@@ -276,6 +276,24 @@ impl Drop for ServerProcess {
     }
 }
 
+/// A plain tonic channel to `server` over TLS, pinned to its certificate, with no signing.
+pub async fn plain_channel(server: &ServerProcess) -> tonic::transport::Channel {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(server.cert_pem()));
+    Endpoint::from_shared(format!("https://{}", server.grpc_address))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "TLS connection with the pinned certificate: {e:?}\n{}",
+                server.log()
+            )
+        })
+}
+
 /// Runs the server binary with `args` to completion and returns (exit code, stderr).
 pub fn run_to_exit(args: &[&str], cwd: &Path) -> (i32, String) {
     let output = Command::new(SERVER_BIN)
