@@ -209,7 +209,8 @@ where
         let left = budget.max_send_msat.saturating_sub(spent);
         if cost.msat > left {
             return Err(ApiError::PermissionDenied(format!(
-                "key `{}` is over its budget: this send may cost up to {} msat (amount plus                  routing fee limit) and {left} msat of {} msat per {} s is left",
+                "key `{}` is over its budget: this send may cost up to {} msat (amount plus \
+                 routing fee limit) and {left} msat of {} msat per {} s is left",
                 key.name,
                 cost.msat,
                 budget.max_send_msat,
