@@ -14,12 +14,24 @@ const PROTO_FILES: [&str; 4] = ["api.proto", "types.proto", "events.proto", "err
 /// Our own key management service, compiled into a descriptor set of its own so that the
 /// upstream contract's set stays exactly upstream's.
 const ADMIN_PROTO_FILES: [&str; 1] = ["admin.proto"];
+/// Our event log service; it reuses upstream's `events` and `types` messages, which are
+/// generated once, with the upstream set.
+const EVENT_LOG_PROTO_FILES: [&str; 1] = ["event_log.proto"];
+/// Packages generated with the upstream set, referred to (not generated again) by ours.
+const UPSTREAM_PACKAGES: [(&str, &str); 2] = [
+    (".events", "crate::proto::events"),
+    (".types", "crate::proto::types"),
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     for (files, descriptor) in [
         (&PROTO_FILES[..], "ldk_server_descriptor.bin"),
         (&ADMIN_PROTO_FILES[..], "ldk_server_admin_descriptor.bin"),
+        (
+            &EVENT_LOG_PROTO_FILES[..],
+            "ldk_server_event_log_descriptor.bin",
+        ),
     ] {
         for file in files {
             println!("cargo:rerun-if-changed=proto/{file}");
@@ -29,13 +41,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             out_dir.join(descriptor),
             prost::Message::encode_to_vec(&descriptor_set),
         )?;
-        generate(descriptor_set)?;
+        let upstream = files == &PROTO_FILES[..];
+        generate(descriptor_set, upstream)?;
     }
     Ok(())
 }
 
-/// Generates the messages, client and server of one descriptor set.
-fn generate(descriptor_set: FileDescriptorSet) -> Result<(), Box<dyn std::error::Error>> {
+/// Generates the messages, client and server of one descriptor set; a set of ours refers to
+/// upstream's packages instead of generating them again.
+fn generate(
+    mut descriptor_set: FileDescriptorSet,
+    upstream: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
@@ -45,6 +62,18 @@ fn generate(descriptor_set: FileDescriptorSet) -> Result<(), Box<dyn std::error:
         // A oneof member is named as in the proto (`payment_received`), not as its Rust
         // variant (`PaymentReceived`); on structs the rule leaves the field names as they are.
         .type_attribute(".", "#[serde(rename_all = \"snake_case\")]");
+    if !upstream {
+        for (proto_path, rust_path) in UPSTREAM_PACKAGES {
+            builder = builder.extern_path(proto_path, rust_path);
+        }
+        let upstream_packages: Vec<&str> = UPSTREAM_PACKAGES
+            .iter()
+            .map(|(path, _)| path.trim_start_matches('.'))
+            .collect();
+        descriptor_set
+            .file
+            .retain(|file| !upstream_packages.contains(&file.package()));
+    }
     for (path, attribute) in serde_field_attributes(&descriptor_set) {
         builder = builder.field_attribute(path, attribute);
     }

@@ -10,6 +10,7 @@ use crate::api::events::EVENT_CHANNEL_CAPACITY;
 use crate::api::{ApiContext, ApiService};
 use crate::auth::{load_or_generate_api_key, ApiKey, KeyId};
 use crate::config::{ApiKeySource, Config};
+use crate::events::service::EventLogService;
 use crate::keys::service::KeyService;
 use crate::keys::store::KeyStore;
 use crate::keys::{AuthPolicy, Keyring};
@@ -97,8 +98,11 @@ pub async fn run(
                 grpc_listener,
                 &identity,
                 gateway,
-                ApiService::new(Arc::clone(&ctx)),
-                key_service,
+                server::Services {
+                    api: ApiService::new(Arc::clone(&ctx)),
+                    keys: key_service,
+                    event_log: EventLogService::new(Arc::clone(&ctx.store)),
+                },
                 wait_for(shutdown),
             )
             .await

@@ -148,6 +148,17 @@ pub async fn connect_key_management(
     Ok(crate::proto::admin::key_management_client::KeyManagementClient::new(signing))
 }
 
+/// The event log client over a signing, certificate-pinned channel.
+pub type EventLogClient =
+    crate::proto::event_log::event_log_client::EventLogClient<SigningService<Channel>>;
+
+/// Connects to the server's event log service.
+pub async fn connect_event_log(options: ClientOptions) -> Result<EventLogClient, ClientError> {
+    let channel = channel(&options).await?;
+    let signing = SigningService::with_signing(channel, options.api_key, options.signing);
+    Ok(crate::proto::event_log::event_log_client::EventLogClient::new(signing))
+}
+
 /// Tower service that adds `x-auth` to every request it forwards.
 #[derive(Clone)]
 pub struct SigningService<S> {

@@ -27,6 +27,10 @@ pub enum ApiError {
     /// The calling key may not do this: its budget does not cover the send (PERMISSION_DENIED).
     #[error("{0}")]
     PermissionDenied(String),
+    /// A position outside what is kept: an event sequence older than the retained log or
+    /// newer than the newest event (OUT_OF_RANGE).
+    #[error("{0}")]
+    OutOfRange(String),
 }
 
 impl ApiError {
@@ -59,6 +63,7 @@ impl ApiError {
             Self::Unimplemented(_) => Code::Unimplemented,
             Self::Internal(_) => Code::Internal,
             Self::PermissionDenied(_) => Code::PermissionDenied,
+            Self::OutOfRange(_) => Code::OutOfRange,
         }
     }
 }

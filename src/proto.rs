@@ -31,6 +31,18 @@ pub mod admin {
     tonic::include_proto!("ldk_server.admin");
 }
 
+/// Our event log service (package `ldk_server.events`, `proto/event_log.proto`); not part of
+/// upstream's contract.
+pub mod event_log {
+    tonic::include_proto!("ldk_server.events");
+}
+
+/// The serialized `FileDescriptorSet` of `proto/event_log.proto` (with the files it imports).
+pub const EVENT_LOG_FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/ldk_server_event_log_descriptor.bin"
+));
+
 /// The serialized `FileDescriptorSet` of `proto/admin.proto`.
 pub const ADMIN_FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/ldk_server_admin_descriptor.bin"));

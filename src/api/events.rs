@@ -1,18 +1,24 @@
-//! `SubscribeEvents`: a live stream of node events from the moment of subscription.
+//! `SubscribeEvents`: the node's events from a point in the durable event log, then live.
 //!
-//! There is no replay. A subscriber that falls more than the channel capacity behind misses
-//! the oldest events (counted in metrics) and the stream goes on. When the server shuts down
-//! the stream ends with UNAVAILABLE "server shutting down".
+//! With no `after_sequence` (upstream's request) the stream starts at the newest event, as
+//! upstream's does; with one it first replays the stored events after it (see
+//! [`crate::events::resume`]). Either way a subscriber that falls behind the live buffer reads
+//! what it missed back from the log, so a stream never skips an event. Each envelope carries
+//! its `sequence`. When the server shuts down the stream ends with UNAVAILABLE "server
+//! shutting down"; a start point the log cannot serve is refused with OUT_OF_RANGE before the
+//! stream starts, and a stream that falls behind pruning ends with OUT_OF_RANGE.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures_util::{stream, Stream};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, watch};
 use tonic::Status;
 
 use super::ApiContext;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use crate::events::kinds::KindFilter;
+use crate::events::resume::{start_point, FollowEnd, LogFollower};
+use crate::proto::api::SubscribeEventsRequest;
 use crate::proto::events::EventEnvelope;
 
 /// Capacity of the event fan-out channel.
@@ -22,43 +28,51 @@ pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<EventEnvelope, Status>> + Send>>;
 
 /// Opens a subscription.
-pub fn subscribe(ctx: &ApiContext) -> ApiResult<EventStream> {
-    let receiver = ctx.events.subscribe();
-    let shutdown = ctx.shutdown.clone();
-    let metrics = std::sync::Arc::clone(&ctx.metrics);
+pub async fn subscribe(
+    ctx: &ApiContext,
+    request: SubscribeEventsRequest,
+) -> ApiResult<EventStream> {
+    let filter =
+        KindFilter::parse(&request.kinds).map_err(|error| ApiError::bad_field("kinds", error))?;
+    // Subscribed before the start point is read: nothing committed after it can be missed.
+    let live = ctx.events.subscribe();
+    let after = request.after_sequence;
+    let cursor = ctx
+        .with_store(move |store| start_point(store, after))
+        .await?;
+    let follower = LogFollower::new(
+        Arc::clone(&ctx.store),
+        live,
+        ctx.shutdown.clone(),
+        filter,
+        cursor,
+    );
+    let metrics = Arc::clone(&ctx.metrics);
     // Lives as long as the stream: `ldk_server_event_subscribers` counts it until it ends.
     let subscriber = metrics.subscriber();
     let on_lag = move |missed: u64| {
         let _counted = &subscriber;
-        tracing::warn!(missed, "an event subscriber lagged and missed events");
+        tracing::info!(
+            missed,
+            "an event subscriber fell behind the live buffer: it reads on from the event log"
+        );
         metrics.record_events_dropped(missed);
     };
-    Ok(Box::pin(event_stream(receiver, shutdown, on_lag)))
+    Ok(Box::pin(event_stream(follower, on_lag)))
 }
 
 fn event_stream(
-    receiver: broadcast::Receiver<EventEnvelope>,
-    shutdown: watch::Receiver<bool>,
-    on_lag: impl Fn(u64) + Send + 'static,
+    follower: LogFollower,
+    on_lag: impl Fn(u64) + Send + Sync + 'static,
 ) -> impl Stream<Item = Result<EventEnvelope, Status>> + Send {
-    stream::unfold(Some((receiver, shutdown, on_lag)), |state| async move {
-        let (mut receiver, mut shutdown, on_lag) = state?;
-        loop {
-            tokio::select! {
-                biased;
-                _ = crate::shutdown::requested(&mut shutdown) => {
-                    return Some((Err(shutting_down()), None));
-                }
-                received = receiver.recv() => match received {
-                    Ok(event) => return Some((Ok(event), Some((receiver, shutdown, on_lag)))),
-                    Err(RecvError::Lagged(missed)) => on_lag(missed),
-                    Err(RecvError::Closed) => return Some((Err(shutting_down()), None)),
-                },
+    stream::unfold(Some((follower, on_lag)), |state| async move {
+        let (mut follower, on_lag) = state?;
+        match follower.next(&on_lag).await {
+            Ok(envelope) => Some((Ok(envelope), Some((follower, on_lag)))),
+            Err(FollowEnd::ShuttingDown) => {
+                Some((Err(Status::unavailable("server shutting down")), None))
             }
+            Err(FollowEnd::Failed(error)) => Some((Err(Status::from(error)), None)),
         }
     })
-}
-
-fn shutting_down() -> Status {
-    Status::unavailable("server shutting down")
 }

@@ -145,9 +145,9 @@ macro_rules! lightning_node_service {
 
             async fn subscribe_events(
                 &self,
-                _request: Request<SubscribeEventsRequest>,
+                request: Request<SubscribeEventsRequest>,
             ) -> Result<Response<Self::SubscribeEventsStream>, Status> {
-                respond(events::subscribe(&self.ctx))
+                respond(events::subscribe(&self.ctx, request.into_inner()).await)
             }
         }
     };

@@ -403,8 +403,23 @@ pub enum Command {
         #[arg(value_parser = node_id)]
         node_id: String,
     },
-    /// Print node events as they happen, one JSON object per line, until interrupted
-    SubscribeEvents,
+    /// Print node events, one JSON object per line, until interrupted: from now on, or first
+    /// the stored ones after a sequence number
+    SubscribeEvents {
+        /// Replay the stored events after this sequence number first (each event prints its
+        /// `sequence`) [default: only new events]
+        #[arg(long)]
+        after: Option<u64>,
+        /// Only these kinds, comma-separated: payments, forwards, channels, or event names such
+        /// as payment_received [default: all]
+        #[arg(long, value_delimiter = ',')]
+        kinds: Vec<String>,
+    },
+    /// Read the durable event log (ldk-server's event log service)
+    Events {
+        #[command(subcommand)]
+        command: super::events::EventsCommand,
+    },
     /// Print the Prometheus metrics the server exports
     Metrics {
         /// Basic-auth user for /metrics [default: the server config's metrics.username]
@@ -446,11 +461,20 @@ pub async fn run(
     if let Command::Keys { command } = command {
         return super::keys::run(command, options, format).await;
     }
+    if let Command::Events { command } = command {
+        return super::events::run(command, options, format).await;
+    }
     let mut client = connect(options)
         .await
         .map_err(|e| CliError::connection(e.to_string()))?;
     match command {
-        Command::SubscribeEvents => stream_events(&mut client, format).await,
+        Command::SubscribeEvents { after, kinds } => {
+            let request = SubscribeEventsRequest {
+                after_sequence: after,
+                kinds,
+            };
+            stream_events(&mut client, request).await
+        }
         Command::ListPayments { page } => list_payments(&mut client, page, format).await,
         Command::ListForwardedPayments { page } => list_forwarded(&mut client, page, format).await,
         other => call(&mut client, other, format).await,
@@ -825,7 +849,8 @@ async fn call(
         }
         Command::GraphListNodes => rpc!(graph_list_nodes, GraphListNodesRequest {}),
         Command::GraphGetNode { node_id } => rpc!(graph_get_node, GraphGetNodeRequest { node_id }),
-        Command::SubscribeEvents
+        Command::SubscribeEvents { .. }
+        | Command::Events { .. }
         | Command::ListPayments { .. }
         | Command::ListForwardedPayments { .. }
         | Command::Metrics { .. }
@@ -943,12 +968,9 @@ async fn list_forwarded(
 /// Prints each event as one JSON line until the stream ends or the user interrupts.
 async fn stream_events(
     client: &mut LdkServerClient,
-    _format: OutputFormat,
+    request: SubscribeEventsRequest,
 ) -> Result<(), CliError> {
-    let mut stream = client
-        .subscribe_events(SubscribeEventsRequest {})
-        .await?
-        .into_inner();
+    let mut stream = client.subscribe_events(request).await?.into_inner();
     loop {
         tokio::select! {
             message = stream.message() => match message? {

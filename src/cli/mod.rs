@@ -6,6 +6,7 @@
 pub mod args;
 pub mod commands;
 pub mod connection;
+pub mod events;
 pub mod keys;
 pub mod output;
 

@@ -109,7 +109,10 @@ pub fn event_envelope(
         }
         _ => None,
     };
-    Ok(envelope.map(|event| events::EventEnvelope { event: Some(event) }))
+    Ok(envelope.map(|event| events::EventEnvelope {
+        event: Some(event),
+        ..Default::default()
+    }))
 }
 
 fn required_payment(

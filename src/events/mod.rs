@@ -16,12 +16,15 @@
 //! ([`reconcile`]), and payments a crash left pending for good are watched for ([`orphans`]).
 
 pub mod dead_letter;
+pub mod kinds;
 mod log;
 pub mod orphans;
 pub mod payment_record;
 mod processor;
 pub mod reconcile;
+pub mod resume;
 pub mod retry;
+pub mod service;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -53,7 +56,19 @@ pub async fn run(
         start_height,
         shutdown.clone(),
     ));
-    let processor = EventProcessor::new(node, store, metrics);
+    let last_logged = match run_blocking({
+        let store = Arc::clone(&store);
+        move || store.last_logged_identity().map_err(|e| e.to_string())
+    })
+    .await
+    {
+        Ok(last) => last,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the event log's newest row");
+            None
+        }
+    };
+    let processor = EventProcessor::new(node, store, metrics, last_logged);
     loop {
         let event = tokio::select! {
             biased;

@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::api::RPC_METHODS;
-use crate::server::routes::{ADMIN_SERVICE_NAME, SERVICE_NAME};
+use crate::server::routes::{ADMIN_SERVICE_NAME, EVENT_LOG_SERVICE_NAME, SERVICE_NAME};
 
 /// A named set of RPCs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -138,6 +138,11 @@ pub enum Required<'a> {
         /// The method name.
         method: &'a str,
     },
+    /// The event log service: the read scope (it shows what SubscribeEvents streams).
+    EventLog {
+        /// The method name.
+        method: &'a str,
+    },
 }
 
 impl<'a> Required<'a> {
@@ -149,6 +154,8 @@ impl<'a> Required<'a> {
             scope_of(method).map(|scope| Required::Node { method, scope })
         } else if service == ADMIN_SERVICE_NAME {
             Some(Required::Admin { method })
+        } else if service == EVENT_LOG_SERVICE_NAME {
+            Some(Required::EventLog { method })
         } else {
             None
         }
@@ -157,7 +164,9 @@ impl<'a> Required<'a> {
     /// The method name.
     pub fn method(&self) -> &'a str {
         match self {
-            Required::Node { method, .. } | Required::Admin { method } => method,
+            Required::Node { method, .. }
+            | Required::Admin { method }
+            | Required::EventLog { method } => method,
         }
     }
 
@@ -166,6 +175,7 @@ impl<'a> Required<'a> {
         match self {
             Required::Node { scope, .. } => *scope,
             Required::Admin { .. } => Scope::Admin,
+            Required::EventLog { .. } => Scope::Read,
         }
     }
 }
@@ -227,6 +237,7 @@ impl Grants {
             Required::Node { method, scope } => {
                 self.scopes.contains(scope) || self.methods.contains(*method)
             }
+            Required::EventLog { .. } => self.scopes.contains(&Scope::Read),
             Required::Admin { .. } => false,
         }
     }

@@ -29,30 +29,45 @@ use tokio_rustls::TlsAcceptor;
 use tower_layer::Layer;
 
 use crate::api::ApiService;
+use crate::events::service::EventLogService;
 use crate::keys::service::KeyService;
 use crate::proto::admin::key_management_server::KeyManagementServer;
 use crate::proto::api::lightning_node_server::LightningNodeServer;
+use crate::proto::event_log::event_log_server::EventLogServer;
 use crate::tls::TlsIdentity;
 use connections::ConnectionContext;
 use gateway::{GatewayLayer, GatewayState, MAX_REQUEST_BODY_BYTES};
 
-/// Serves the API and the key management service on `listener` until `shutdown` completes, then drains open connections.
+/// The gRPC services the listener serves.
+pub struct Services {
+    /// `api.LightningNode`.
+    pub api: ApiService,
+    /// `ldk_server.admin.KeyManagement`.
+    pub keys: KeyService,
+    /// `ldk_server.events.EventLog`.
+    pub event_log: EventLogService,
+}
+
+/// Serves `services` on `listener` until `shutdown` completes, then drains open connections.
 pub async fn serve(
     listener: TcpListener,
     identity: &TlsIdentity,
     gateway: Arc<GatewayState>,
-    api: ApiService,
-    keys: KeyService,
+    services: Services,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let tls = tls_acceptor(identity)?;
-    let grpc = LightningNodeServer::new(api)
+    let grpc = LightningNodeServer::new(services.api)
         .max_decoding_message_size(MAX_REQUEST_BODY_BYTES)
         .max_encoding_message_size(usize::MAX);
     let key_management =
-        KeyManagementServer::new(keys).max_decoding_message_size(MAX_REQUEST_BODY_BYTES);
+        KeyManagementServer::new(services.keys).max_decoding_message_size(MAX_REQUEST_BODY_BYTES);
+    let event_log = EventLogServer::new(services.event_log)
+        .max_decoding_message_size(MAX_REQUEST_BODY_BYTES)
+        .max_encoding_message_size(usize::MAX);
     let routes = tonic::service::Routes::new(grpc)
         .add_service(key_management)
+        .add_service(event_log)
         .prepare();
     let memory = memory_trim::MemoryTrim::new();
     let trimming = tokio::spawn(Arc::clone(&memory).run());

@@ -1,5 +1,5 @@
 //! Which paths this server answers: `/metrics`, the methods of `api.LightningNode` and those of
-//! the key management service `ldk_server.admin.KeyManagement`.
+//! our services `ldk_server.admin.KeyManagement` and `ldk_server.events.EventLog`.
 //!
 //! Anything else is refused before authentication with UNIMPLEMENTED and a message that says
 //! which service or method is unknown (the service is public; naming it reveals nothing).
@@ -14,9 +14,12 @@ pub const SERVICE_NAME: &str = "api.LightningNode";
 pub const ADMIN_SERVICE_NAME: &str = "ldk_server.admin.KeyManagement";
 /// The methods of [`ADMIN_SERVICE_NAME`].
 pub const ADMIN_METHODS: [&str; 4] = ["CreateKey", "ListKeys", "RevokeKey", "InspectKey"];
+/// Our event log service (keys with the read scope).
+pub const EVENT_LOG_SERVICE_NAME: &str = "ldk_server.events.EventLog";
+/// The methods of [`EVENT_LOG_SERVICE_NAME`].
+pub const EVENT_LOG_METHODS: [&str; 1] = ["ListEvents"];
 
-/// Checks that `path` is `/api.LightningNode/<one of its methods>` or
-/// `/ldk_server.admin.KeyManagement/<one of its methods>`.
+/// Checks that `path` is `/<one of our services>/<one of its methods>`.
 pub fn check(path: &str) -> Result<(), Status> {
     let Some((service, method)) = path.strip_prefix('/').and_then(|p| p.split_once('/')) else {
         return Err(Status::unimplemented(format!(
@@ -24,14 +27,19 @@ pub fn check(path: &str) -> Result<(), Status> {
             printable(path)
         )));
     };
-    if service == ADMIN_SERVICE_NAME {
-        if !ADMIN_METHODS.contains(&method) {
-            return Err(Status::unimplemented(format!(
-                "unknown method `{}` of service {ADMIN_SERVICE_NAME}",
-                printable(method)
-            )));
+    for (name, methods) in [
+        (ADMIN_SERVICE_NAME, &ADMIN_METHODS[..]),
+        (EVENT_LOG_SERVICE_NAME, &EVENT_LOG_METHODS[..]),
+    ] {
+        if service == name {
+            if !methods.contains(&method) {
+                return Err(Status::unimplemented(format!(
+                    "unknown method `{}` of service {name}",
+                    printable(method)
+                )));
+            }
+            return Ok(());
         }
-        return Ok(());
     }
     if service != SERVICE_NAME {
         return Err(Status::unimplemented(format!(

@@ -26,6 +26,7 @@
 //! The API is synchronous: async callers run it on `spawn_blocking`.
 
 pub mod dead_letter;
+pub mod event_log;
 pub mod key_payments;
 pub mod reconcile;
 mod schema;
@@ -227,6 +228,9 @@ struct StoredRow {
 pub struct PaymentStore {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Reads of the event log (replaying subscribers, webhooks) never wait for a page of
+    /// ListPayments, nor it for them.
+    log_reader: Mutex<Connection>,
     path: PathBuf,
 }
 
@@ -265,9 +269,12 @@ impl PaymentStore {
         create_schema(&mut writer, &path)?;
         let reader = Connection::open(&path).map_err(open_error)?;
         reader.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        let log_reader = Connection::open(&path).map_err(open_error)?;
+        log_reader.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
         Ok(Self {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            log_reader: Mutex::new(log_reader),
             path,
         })
     }

@@ -48,7 +48,7 @@ const CREATE_VERSION_TABLE: &str = "
 ";
 
 /// Step `n` (0-based) takes this server's tables from version `n` to `n + 1`.
-const EXTENSION_MIGRATIONS: [&str; 2] = [
+const EXTENSION_MIGRATIONS: [&str; 3] = [
     // 1: events that could not be processed after every retry (see `events`).
     "CREATE TABLE dead_lettered_events (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -66,6 +66,27 @@ const EXTENSION_MIGRATIONS: [&str; 2] = [
         created_at INTEGER NOT NULL
     );
     CREATE INDEX idx_key_payments_key_time ON key_payments (key_id, created_at);",
+    // 3: the durable event log, its pruning mark and the webhooks' cursors (see `event_log`).
+    // AUTOINCREMENT: a sequence number is never handed out twice, even after the newest rows
+    // were pruned.
+    "CREATE TABLE event_log (
+        sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+        recorded_at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        identity BLOB NOT NULL,
+        envelope BLOB NOT NULL
+    );
+    CREATE INDEX idx_event_log_recorded_at ON event_log (recorded_at);
+    CREATE TABLE event_log_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pruned_through INTEGER NOT NULL
+    );
+    INSERT INTO event_log_state (id, pruned_through) VALUES (1, 0);
+    CREATE TABLE webhook_cursors (
+        name TEXT PRIMARY KEY,
+        delivered_through INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );",
 ];
 
 /// Refuses a database written by a newer server (either version), before anything is changed;

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 const PAGE_INDEX: &str = "idx_namespace_creation_time";
 
 /// An inbound BOLT 11 payment numbered `number`, updated at second `number`.
-pub(super) fn payment(number: u64, status: PaymentStatus) -> Payment {
+pub(crate) fn payment(number: u64, status: PaymentStatus) -> Payment {
     Payment {
         id: payment_id(number),
         kind: Some(PaymentKind {
@@ -49,7 +49,7 @@ fn forward(fee: u64) -> ForwardedPayment {
 }
 
 /// A store in a fresh temporary directory.
-pub(super) fn open_temp() -> (tempfile::TempDir, PaymentStore) {
+pub(crate) fn open_temp() -> (tempfile::TempDir, PaymentStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = PaymentStore::open(dir.path()).unwrap();
     (dir, store)

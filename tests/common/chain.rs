@@ -170,17 +170,7 @@ impl TestNode {
             alias: alias.to_owned(),
             extra: extra.to_owned(),
         };
-        let info = wait_until(&format!("{alias} runs"), Duration::from_secs(60), || {
-            let mut client = node.client.clone();
-            async move {
-                client
-                    .get_node_info(GetNodeInfoRequest {})
-                    .await
-                    .ok()
-                    .map(|r| r.into_inner())
-            }
-        })
-        .await;
+        let info = node.wait_until_running().await;
         node.node_id = info.node_id;
         node.wait_for_height(chain.height()).await;
         node
@@ -200,6 +190,34 @@ impl TestNode {
         let (dir, grpc) = self.server.into_parts();
         let server = ServerProcess::start_in(dir, grpc, &config);
         Self::running(chain, server, &alias, p2p_port, &extra).await
+    }
+
+    /// Polls GetNodeInfo until the node answers. A loaded CI machine (four e2e tests and the
+    /// instrumented fuzz build at once) has been seen to need more than a minute for a debug
+    /// build's first sync, so the budget is generous; a server that exits or never answers
+    /// fails with its exit status or the tail of its log, so the cause is in the test output.
+    async fn wait_until_running(&mut self) -> ldk_server::proto::api::GetNodeInfoResponse {
+        let deadline = Instant::now() + NODE_START_TIMEOUT;
+        loop {
+            let mut client = self.client.clone();
+            if let Ok(response) = client.get_node_info(GetNodeInfoRequest {}).await {
+                return response.into_inner();
+            }
+            if let Some(status) = self.server.exit_status() {
+                panic!(
+                    "{} exited with {status} before it ran:\n{}",
+                    self.alias,
+                    log_tail(&self.server.log())
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {NODE_START_TIMEOUT:?} waiting for: {} runs\nlast server log lines:\n{}",
+                self.alias,
+                log_tail(&self.server.log())
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// A fresh client handle (clients are cheap clones of one connection).
@@ -441,6 +459,15 @@ pub fn description(text: &str) -> Option<ldk_server::proto::types::Bolt11Invoice
     Some(Bolt11InvoiceDescription {
         kind: Some(bolt11_invoice_description::Kind::Direct(text.into())),
     })
+}
+
+/// How long a node may take from spawn to answering GetNodeInfo.
+const NODE_START_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The last 40 lines of a server log.
+fn log_tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// Polls `probe` until it returns `Some`, or panics after `timeout` naming `what`.

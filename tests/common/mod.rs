@@ -239,6 +239,11 @@ impl ServerProcess {
         }
     }
 
+    /// The exit status if the process has already exited (without waiting).
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
