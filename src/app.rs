@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, watch};
 
-use crate::api::events::EVENT_CHANNEL_CAPACITY;
 use crate::api::{ApiContext, ApiService};
 use crate::auth::{load_or_generate_api_key, ApiKey, KeyId};
 use crate::config::{ApiKeySource, Config};
@@ -62,7 +61,7 @@ pub async fn run(
         .map_err(|e| format!("metrics listener: {e}"))?;
 
     let (shutdown_sender, shutdown) = watch::channel(false);
-    let (event_sender, _) = broadcast::channel::<EventEnvelope>(EVENT_CHANNEL_CAPACITY);
+    let (event_sender, _) = broadcast::channel::<EventEnvelope>(config.events.live_buffer_events);
     let node_handle = Arc::new(NodeHandle::new());
     let parts = Parts::default();
     let ctx = Arc::new(ApiContext {
@@ -132,6 +131,13 @@ pub async fn run(
             shutdown.clone(),
         )));
     }
+    background.push(tokio::spawn(events::retention::run(
+        Arc::clone(&store),
+        config.events.clone(),
+        Box::new(|_| None),
+        Arc::clone(&metrics),
+        shutdown.clone(),
+    )));
     background.push(tokio::spawn(systemd::report_node_state(
         Arc::clone(&node_handle),
         shutdown.clone(),

@@ -30,6 +30,7 @@
 
 mod cli;
 mod error;
+mod events;
 mod file;
 mod layers;
 mod limits;
@@ -42,6 +43,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub use error::{ConfigError, LoadError, EX_CONFIG};
+pub use events::EventsConfig;
 pub use limits::Limits;
 pub use resolve::network_dir_name;
 pub use secrets::{

@@ -635,7 +635,7 @@ async fn shutdown_ends_event_streams_with_unavailable_and_exits_zero() {
     let mut server = start_server("");
     let mut client = server.client().await;
     let mut events = client
-        .subscribe_events(SubscribeEventsRequest {})
+        .subscribe_events(SubscribeEventsRequest::default())
         .await
         .expect("subscribe while the node starts")
         .into_inner();

@@ -394,7 +394,7 @@ async fn idle_connections_are_closed_but_event_streams_are_kept() {
     start_h2(&mut idle).await.expect("preface");
     let mut events = server.client().await;
     let mut stream = events
-        .subscribe_events(ldk_server::proto::api::SubscribeEventsRequest {})
+        .subscribe_events(ldk_server::proto::api::SubscribeEventsRequest::default())
         .await
         .expect("subscribe")
         .into_inner();
@@ -702,7 +702,7 @@ async fn a_thousand_event_subscribers_on_one_connection_are_all_served() {
         let mut client = client.clone();
         streams.push(tokio::spawn(async move {
             client
-                .subscribe_events(ldk_server::proto::api::SubscribeEventsRequest {})
+                .subscribe_events(ldk_server::proto::api::SubscribeEventsRequest::default())
                 .await
                 .map(|response| response.into_inner())
         }));

@@ -21,9 +21,6 @@ use crate::events::resume::{start_point, FollowEnd, LogFollower};
 use crate::proto::api::SubscribeEventsRequest;
 use crate::proto::events::EventEnvelope;
 
-/// Capacity of the event fan-out channel.
-pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
-
 /// The response stream type of `SubscribeEvents`.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<EventEnvelope, Status>> + Send>>;
 

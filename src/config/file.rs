@@ -28,6 +28,7 @@ pub(crate) struct FileConfig {
     pub hrn: HrnSection,
     pub auth: AuthSection,
     pub limits: super::limits::LimitsSection,
+    pub events: super::events::EventsSection,
 }
 
 /// `[node]`.

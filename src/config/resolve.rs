@@ -148,6 +148,7 @@ pub(crate) fn resolve(inputs: Inputs<'_>) -> Result<Config, ConfigError> {
     let metrics = resolve_metrics(&layers, cli, file, env, secrets)?;
     let auth = resolve_auth(file, env, &network_dir);
     let limits = super::limits::resolve(&file.limits)?;
+    let events = super::events::resolve(&file.events)?;
 
     Ok(Config {
         config_file,
@@ -169,6 +170,7 @@ pub(crate) fn resolve(inputs: Inputs<'_>) -> Result<Config, ConfigError> {
         metrics,
         auth,
         limits,
+        events,
         init_only: args.init,
     })
 }

@@ -60,6 +60,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Transport limits (`[limits]`).
     pub limits: super::Limits,
+    /// The durable event log (`[events]`).
+    pub events: super::EventsConfig,
     /// `--init`: create the storage directory, wallet seed, TLS certificate and API key, then
     /// exit without serving (provisioning, e.g. before a socket-activated first start).
     pub init_only: bool,

@@ -23,6 +23,7 @@ pub mod payment_record;
 mod processor;
 pub mod reconcile;
 pub mod resume;
+pub mod retention;
 pub mod retry;
 pub mod service;
 
@@ -122,6 +123,7 @@ async fn handle(
 fn publish(metrics: &Metrics, sender: &broadcast::Sender<EventEnvelope>, envelope: EventEnvelope) {
     let name = envelope_event_name(&envelope);
     metrics.record_event_sent(name);
+    metrics.event_log.record_appended(envelope.sequence);
     let receivers = sender.send(envelope).unwrap_or(0);
     tracing::debug!(event = name, receivers, "event published");
 }

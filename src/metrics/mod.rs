@@ -8,6 +8,7 @@
 //! dropped), `ldk_server_build_info` and the process series. [`upstream`] keeps upstream's
 //! twelve legacy names alongside unless `[metrics] upstream_names = false`.
 
+pub mod event_log;
 mod group;
 pub mod node;
 pub mod process;
@@ -39,6 +40,8 @@ pub struct Metrics {
     pub node: NodeMetrics,
     /// Connections of the gRPC listener.
     pub transport: Arc<TransportMetrics>,
+    /// The durable event log.
+    pub event_log: event_log::EventLogMetrics,
     faults: IntCounter,
     auth_failures: IntCounterVec,
     event_subscribers: IntGauge,
@@ -77,7 +80,7 @@ impl Metrics {
         );
         let events_dropped = api.counter(
             "ldk_server_events_dropped_total",
-            "Events a lagging SubscribeEvents stream missed",
+            "Live events a SubscribeEvents stream fell behind by; it read them back from the event log",
         );
         let events_dead_lettered = api.counter(
             "ldk_server_events_dead_lettered_total",
@@ -99,6 +102,7 @@ impl Metrics {
             rpc: RpcMetrics::new(&registry),
             node: NodeMetrics::new(&registry),
             transport: Arc::new(TransportMetrics::new(&registry)),
+            event_log: event_log::EventLogMetrics::new(&registry),
             faults,
             registry,
             upstream,
@@ -130,7 +134,7 @@ impl Metrics {
         self.faults.inc();
     }
 
-    /// Counts events a lagging subscriber missed.
+    /// Counts live events a lagging subscriber fell behind by (it reads them from the log).
     pub fn record_events_dropped(&self, missed: u64) {
         self.events_dropped.inc_by(missed);
     }

@@ -358,7 +358,7 @@ impl TestNode {
     /// Opens an event stream.
     pub async fn events(&self) -> Streaming<EventEnvelope> {
         self.rpc()
-            .subscribe_events(SubscribeEventsRequest {})
+            .subscribe_events(SubscribeEventsRequest::default())
             .await
             .expect("subscribe")
             .into_inner()
