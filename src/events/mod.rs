@@ -3,7 +3,12 @@
 //!
 //! An event is acknowledged to ldk-node (`event_handled`) only after a durable record of it is
 //! in the history database, so a crash at any point loses no payment record: until then
-//! ldk-node hands the same event out again. The pipeline cannot wedge on one event:
+//! ldk-node hands the same event out again. A streamed event's envelope is written to the event
+//! log ([`crate::store::event_log`]) in the same transaction as its history change, numbered,
+//! and then published with its sequence; the first event after a start that is the newest
+//! logged one again (the process died between recording and acknowledging it) is acknowledged
+//! without being recorded twice. Subscribers read the log through [`resume`]; [`retention`]
+//! prunes it. The pipeline cannot wedge on one event:
 //!
 //! - a payment event whose payment ldk-node's store does not know (a crash between LDK and
 //!   ldk-node persisting it) is recorded from the event's own fields ([`payment_record`]);

@@ -138,7 +138,9 @@ impl LogFollower {
         let after = self.cursor;
         let page = tokio::task::spawn_blocking(move || {
             let rows = store.events_after(after, CATCH_UP_PAGE)?;
-            let follows = rows.first().is_none_or(|row| row.sequence == after + 1);
+            // An empty page or one that does not follow the cursor may mean pruning took the
+            // events after it.
+            let follows = rows.first().is_some_and(|row| row.sequence == after + 1);
             let pruned_through = if follows {
                 0
             } else {
@@ -195,5 +197,159 @@ impl LogFollower {
             Err(RecvError::Closed) => return Err(FollowEnd::ShuttingDown),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use crate::proto::events::{event_envelope, ChannelStateChanged};
+    use crate::store::event_log::HistoryChange;
+
+    fn channel_event() -> EventEnvelope {
+        EventEnvelope {
+            event: Some(event_envelope::Event::ChannelStateChanged(
+                ChannelStateChanged::default(),
+            )),
+            ..Default::default()
+        }
+    }
+
+    /// Records an event as the event loop does, and publishes it with its sequence.
+    fn record_and_publish(store: &PaymentStore, live: &broadcast::Sender<EventEnvelope>) -> u64 {
+        let mut envelope = channel_event();
+        let logged = store
+            .record_event(
+                &HistoryChange::None,
+                &envelope,
+                "channel_state_changed",
+                &[0; 32],
+            )
+            .unwrap();
+        envelope.sequence = logged.sequence;
+        let _ = live.send(envelope);
+        logged.sequence
+    }
+
+    async fn next(follower: &mut LogFollower, lagged: &AtomicU64) -> u64 {
+        let on_lag = |missed: u64| {
+            lagged.fetch_add(missed, Ordering::Relaxed);
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), follower.next(&on_lag))
+            .await
+            .expect("an event in time")
+            .expect("no end")
+            .sequence
+    }
+
+    #[tokio::test]
+    async fn a_follower_that_lags_past_the_live_buffer_reads_on_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(PaymentStore::open(dir.path()).unwrap());
+        let (live, _) = broadcast::channel(2);
+        let (_stop, shutdown) = watch::channel(false);
+        let receiver = live.subscribe();
+        let start = start_point(&store, None).unwrap();
+        let mut follower = LogFollower::new(
+            Arc::clone(&store),
+            receiver,
+            shutdown,
+            KindFilter::default(),
+            start,
+        );
+        let lagged = AtomicU64::new(0);
+
+        // Caught up (an empty log): the follower waits on the live buffer.
+        let idle = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            follower.next(&|_| {}),
+        )
+        .await;
+        assert!(idle.is_err(), "nothing to deliver yet");
+        // One event comes through the live path.
+        let first = record_and_publish(&store, &live);
+        assert_eq!(next(&mut follower, &lagged).await, first);
+        // Ten events while the follower is not polled: the buffer of two overflows.
+        let published: Vec<u64> = (0..10).map(|_| record_and_publish(&store, &live)).collect();
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            got.push(next(&mut follower, &lagged).await);
+        }
+        assert_eq!(got, published, "every event once, in order");
+        assert_eq!(
+            lagged.load(Ordering::Relaxed),
+            8,
+            "the live buffer was overrun"
+        );
+        // And live again afterwards.
+        let after = record_and_publish(&store, &live);
+        assert_eq!(next(&mut follower, &lagged).await, after);
+    }
+
+    #[tokio::test]
+    async fn events_committed_around_the_start_point_arrive_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(PaymentStore::open(dir.path()).unwrap());
+        let (live, _) = broadcast::channel(64);
+        let (_stop, shutdown) = watch::channel(false);
+        for _ in 0..3 {
+            record_and_publish(&store, &live);
+        }
+        // Subscribed, then two more events before the log is read: they are both in the log
+        // and in the live buffer.
+        let receiver = live.subscribe();
+        let seam: Vec<u64> = (0..2).map(|_| record_and_publish(&store, &live)).collect();
+        let mut follower = LogFollower::new(
+            Arc::clone(&store),
+            receiver,
+            shutdown,
+            KindFilter::default(),
+            1,
+        );
+        let lagged = AtomicU64::new(0);
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(next(&mut follower, &lagged).await);
+        }
+        assert_eq!(got, [2, 3, seam[0], seam[1]]);
+        let later = record_and_publish(&store, &live);
+        assert_eq!(
+            next(&mut follower, &lagged).await,
+            later,
+            "no duplicate of the seam"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_follower_behind_pruning_ends_with_out_of_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(PaymentStore::open(dir.path()).unwrap());
+        let (live, _) = broadcast::channel(4);
+        let (_stop, shutdown) = watch::channel(false);
+        let receiver = live.subscribe();
+        let mut follower = LogFollower::new(
+            Arc::clone(&store),
+            receiver,
+            shutdown,
+            KindFilter::default(),
+            0,
+        );
+        for _ in 0..10 {
+            record_and_publish(&store, &live);
+        }
+        store.prune_events(i64::MAX, 5, None).unwrap();
+        let ended = follower.next(&|_| {}).await.unwrap_err();
+        match ended {
+            FollowEnd::Failed(ApiError::OutOfRange(message)) => {
+                assert!(message.contains("pruned"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            start_point(&store, Some(2)),
+            Err(ApiError::OutOfRange(_))
+        ));
     }
 }
