@@ -188,7 +188,7 @@ impl EventTail {
     }
 
     /// Reads event lines until `pick` accepts one. Every line must be one JSON object
-    /// `{"event": {"<Member>": {...}}}` on its own line.
+    /// `{"event": {"<Member>": {...}}, "sequence": N, "recorded_at": T}` on its own line.
     async fn next<T>(&mut self, what: &str, mut pick: impl FnMut(&str, &Value) -> Option<T>) -> T {
         let deadline = Instant::now() + LONG;
         loop {
@@ -197,7 +197,13 @@ impl EventTail {
                     let value: Value = serde_json::from_str(&line)
                         .unwrap_or_else(|e| panic!("event line is not JSON ({e}): {line}"));
                     let envelope = value.as_object().expect("event line is an object");
-                    assert_eq!(envelope.len(), 1, "{line}");
+                    // The oneof, and the event log's sequence and recording time.
+                    assert_eq!(envelope.len(), 3, "{line}");
+                    assert!(
+                        envelope["sequence"].as_u64().is_some_and(|s| s > 0)
+                            && envelope["recorded_at"].as_i64().is_some_and(|t| t > 0),
+                        "{line}"
+                    );
                     let event = envelope["event"].as_object().expect("event oneof");
                     assert_eq!(event.len(), 1, "one member of the oneof is set: {line}");
                     let (member, body) = event.iter().next().unwrap();
