@@ -21,6 +21,9 @@ use crate::events::resume::{start_point, FollowEnd, LogFollower};
 use crate::proto::api::SubscribeEventsRequest;
 use crate::proto::events::EventEnvelope;
 
+/// Live events buffered per subscriber by default (`[events] live_buffer_events`).
+pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
+
 /// The response stream type of `SubscribeEvents`.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<EventEnvelope, Status>> + Send>>;
 

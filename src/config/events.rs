@@ -40,7 +40,7 @@ impl Default for EventsConfig {
         Self {
             retention: Duration::from_secs(30 * 86_400),
             retention_max_events: 10_000_000,
-            live_buffer_events: 1024,
+            live_buffer_events: crate::api::events::EVENT_CHANNEL_CAPACITY,
             prune_interval: Duration::from_secs(600),
         }
     }
