@@ -124,6 +124,37 @@ let
       }
     ];
     readmeExample = evaluate [ ../nixos-module/example.nix ];
+    webhooks = evaluate [
+      {
+        services.ldk-server = {
+          enable = true;
+          network = "signet";
+          webhooks.shop = {
+            url = "https://shop.example/ldk-events";
+            secretFile = "/run/keys/ldk-server-webhook-shop";
+            kinds = [ "payments" ];
+          };
+          webhooks.lan = {
+            url = "http://192.0.2.10/hook";
+            secretFile = "/run/keys/ldk-server-webhook-lan";
+            allowInsecureHttp = true;
+            timeoutSecs = 3;
+          };
+        };
+      }
+    ];
+    webhookSecretInStore = evaluate [
+      {
+        services.ldk-server = {
+          enable = true;
+          network = "signet";
+          webhooks."Bad Name" = {
+            url = "https://shop.example/";
+            secretFile = "${pkgs.emptyFile}";
+          };
+        };
+      }
+    ];
   };
 
   service = config: name: config.systemd.services.${name};
@@ -331,6 +362,49 @@ let
         failed = [ ];
         root = false;
       };
+    };
+    "webhooks: tables in the file, secrets as credentials of the service only" = {
+      expr = {
+        failed = failedAssertions webhooks;
+        tables = webhooks.services.ldk-server.settings.webhooks;
+        service = (service webhooks "ldk-server").serviceConfig.LoadCredential;
+        init = (service webhooks "ldk-server-init").serviceConfig.LoadCredential;
+      };
+      expected = {
+        failed = [ ];
+        # attrsOf: in name order.
+        tables = [
+          {
+            name = "lan";
+            url = "http://192.0.2.10/hook";
+            kinds = [ ];
+            timeout_secs = 3;
+            allow_insecure_http = true;
+          }
+          {
+            name = "shop";
+            url = "https://shop.example/ldk-events";
+            kinds = [ "payments" ];
+            timeout_secs = 10;
+          }
+        ];
+        service = [
+          ""
+          "webhook-lan:/run/keys/ldk-server-webhook-lan"
+          "webhook-shop:/run/keys/ldk-server-webhook-shop"
+        ];
+        init = [ "" ];
+      };
+    };
+    "webhookSecretInStore: a bad name and a secret in the store are refused" = {
+      expr = map (message: lib.any (lib.hasInfix message) (failedAssertions webhookSecretInStore)) [
+        "secret files must not be in the Nix store"
+        "services.ldk-server.webhooks: names are"
+      ];
+      expected = [
+        true
+        true
+      ];
     };
     "readmeExample: no failed assertion and no warning of ours" = {
       expr = {

@@ -180,7 +180,19 @@ let
     ++ lib.optional (
       cfg.bitcoindRpcPasswordFile != null
     ) "bitcoind-rpc-password:${cfg.bitcoindRpcPasswordFile}"
-    ++ lib.optional (cfg.metricsPasswordFile != null) "metrics-password:${cfg.metricsPasswordFile}";
+    ++ lib.optional (cfg.metricsPasswordFile != null) "metrics-password:${cfg.metricsPasswordFile}"
+    ++ lib.mapAttrsToList (name: hook: "webhook-${name}:${hook.secretFile}") cfg.webhooks;
+
+  # [[webhooks]] tables; each secret comes from the credential webhook-<name>.
+  webhookTables = lib.mapAttrsToList (
+    name: hook:
+    {
+      inherit name;
+      inherit (hook) url kinds;
+      timeout_secs = hook.timeoutSecs;
+    }
+    // lib.optionalAttrs hook.allowInsecureHttp { allow_insecure_http = true; }
+  ) cfg.webhooks;
 
   secretFileOption =
     what:
@@ -420,6 +432,59 @@ in
         it); keys made with `ldk-server-cli keys create` live beside these.
       '';
     };
+    webhooks = mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          options = {
+            url = mkOption {
+              type = types.str;
+              example = "https://shop.example/ldk-events";
+              description = "Where events are POSTed (https; plain http only to loopback unless allowInsecureHttp).";
+            };
+            secretFile = mkOption {
+              type = types.str;
+              example = "/run/keys/ldk-server-webhook-shop";
+              description = ''
+                File holding the signing secret (at least 16 bytes, e.g. from
+                `openssl rand -hex 32`), outside the Nix store. It is passed to the service with
+                `LoadCredential=` as `webhook-<name>`; the receiver verifies signatures with it.
+              '';
+            };
+            kinds = mkOption {
+              type = types.listOf types.str;
+              default = [ ];
+              example = [ "payments" ];
+              description = "Event kinds delivered: groups (payments, forwards, channels) or event names; empty for all.";
+            };
+            timeoutSecs = mkOption {
+              type = types.ints.between 1 300;
+              default = 10;
+              description = "How long one delivery attempt may take.";
+            };
+            allowInsecureHttp = mkOption {
+              type = types.bool;
+              default = false;
+              description = "Allow plain http to a host other than loopback (events would cross the network unencrypted).";
+            };
+          };
+        }
+      );
+      default = { };
+      example = lib.literalExpression ''
+        {
+          shop = {
+            url = "https://shop.example/ldk-events";
+            secretFile = "/run/keys/ldk-server-webhook-shop";
+            kinds = [ "payments" ];
+          };
+        }
+      '';
+      description = ''
+        Webhooks: the event log delivered in order, at least once, signed with HMAC-SHA256 (see
+        the README's Webhooks section). Names are 1 to 32 of a-z, 0-9, `-` and `_`.
+      '';
+    };
+
     bitcoindRpcPasswordFile = secretFileOption "Bitcoin Core RPC password";
     metricsPasswordFile = secretFileOption "/metrics Basic-auth password";
 
@@ -546,6 +611,7 @@ in
             cfg.metricsPasswordFile
           ]
           ++ lib.mapAttrsToList (_: key: key.keyFile) cfg.apiKeys
+          ++ lib.mapAttrsToList (_: hook: hook.secretFile) cfg.webhooks
         );
         message = "services.ldk-server: secret files must not be in the Nix store (it is world-readable); use a path string such as \"/run/keys/…\".";
       }
@@ -554,6 +620,12 @@ in
           name: builtins.match "[a-z0-9_-]{1,32}" name != null && name != "admin"
         ) (lib.attrNames cfg.apiKeys);
         message = "services.ldk-server.apiKeys: names are 1 to 32 of a-z, 0-9, `-` and `_`, and not `admin` (the api_key file's).";
+      }
+      {
+        assertion = lib.all (name: builtins.match "[a-z0-9_-]{1,32}" name != null) (
+          lib.attrNames cfg.webhooks
+        );
+        message = "services.ldk-server.webhooks: names are 1 to 32 of a-z, 0-9, `-` and `_`.";
       }
       {
         assertion = lib.all (key: key.scopes != [ ] || key.methods != [ ]) (lib.attrValues cfg.apiKeys);
@@ -619,6 +691,7 @@ in
         })
         (lib.mkIf (cfg.esploraUrl != null) { esplora.server_url = cfg.esploraUrl; })
         (lib.mkIf (cfg.electrumUrl != null) { electrum.server_url = cfg.electrumUrl; })
+        (lib.mkIf (cfg.webhooks != { }) { webhooks = webhookTables; })
       ];
     };
 

@@ -131,10 +131,17 @@ pub async fn run(
             shutdown.clone(),
         )));
     }
+    background.extend(crate::webhooks::spawn(
+        &config.webhooks,
+        &store,
+        &event_sender,
+        &metrics,
+        &shutdown,
+    )?);
     background.push(tokio::spawn(events::retention::run(
         Arc::clone(&store),
         config.events.clone(),
-        Box::new(|_| None),
+        crate::webhooks::keep_after(&config.webhooks),
         Arc::clone(&metrics),
         shutdown.clone(),
     )));

@@ -38,6 +38,7 @@ mod resolve;
 mod secrets;
 mod types;
 mod unsupported;
+mod webhooks;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -55,6 +56,7 @@ pub use types::{
     DEFAULT_GRPC_SERVICE_ADDRESS, DEFAULT_PATHFINDING_SCORES_SOURCE_URL,
     DEFAULT_SIGNET_ESPLORA_URL,
 };
+pub use webhooks::{WebhookConfig, WebhookSecret, MIN_SECRET_BYTES};
 
 use cli::Cli;
 use file::FileConfig;

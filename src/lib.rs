@@ -33,3 +33,4 @@ pub mod shutdown;
 pub mod store;
 pub mod systemd;
 pub mod tls;
+pub mod webhooks;

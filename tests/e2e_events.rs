@@ -9,7 +9,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::chain::{open_channel, wait_until, Chain, TestNode, PAYMENT_TIMEOUT};
+use common::chain::{open_channel, pay_each_until_received, Chain, TestNode, PAYMENT_TIMEOUT};
 use ldk_server::client::LdkServerClient;
 use ldk_server::proto::api::*;
 use ldk_server::proto::event_log::ListEventsRequest;
@@ -75,73 +75,6 @@ async fn another_arrives(stream: &mut Streaming<EventEnvelope>, wait: Duration) 
     tokio::time::timeout(wait, stream.message()).await.is_ok()
 }
 
-/// Pays `count` invoices of `to` from `from`, one after the other, each until `to` has it;
-/// returns the payment ids (payment hashes) in order.
-async fn pay(from: &TestNode, to: &TestNode, count: usize, sats: u64) -> Vec<String> {
-    let mut ids = Vec::new();
-    for index in 0..count {
-        let invoice = send_until_accepted(from, to, sats, index).await;
-        let hash = invoice.payment_hash.clone();
-        wait_until(
-            &format!("{} receives {hash}", to.alias),
-            PAYMENT_TIMEOUT,
-            || async {
-                let mut client = to.rpc();
-                let payment = client
-                    .get_payment_details(GetPaymentDetailsRequest {
-                        payment_id: hash.clone(),
-                    })
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .payment?;
-                (payment.status == ldk_server::proto::types::PaymentStatus::Succeeded as i32)
-                    .then_some(())
-            },
-        )
-        .await;
-        ids.push(invoice.payment_hash);
-    }
-    ids
-}
-
-/// Sends one payment of `sats` to a fresh invoice of `to`; while the channel is not usable
-/// yet (right after a restart, until the peers have reconnected) the send is refused, and is
-/// tried again with a new invoice. Returns the invoice that was accepted.
-async fn send_until_accepted(
-    from: &TestNode,
-    to: &TestNode,
-    sats: u64,
-    index: usize,
-) -> Bolt11ReceiveResponse {
-    let deadline = std::time::Instant::now() + PAYMENT_TIMEOUT;
-    loop {
-        let invoice = to
-            .receive_invoice(Some(sats * 1_000), &format!("event {index}"))
-            .await;
-        let sent = from
-            .rpc()
-            .bolt11_send(Bolt11SendRequest {
-                invoice: invoice.invoice.clone(),
-                amount_msat: None,
-                route_parameters: None,
-            })
-            .await;
-        match sent {
-            Ok(_) => return invoice,
-            Err(status) => {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{} cannot pay {}: {status:?}",
-                    from.alias,
-                    to.alias
-                );
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
-}
-
 /// Every event of `node`'s log, read with ListEvents.
 async fn whole_log(node: &TestNode) -> Vec<EventEnvelope> {
     let mut client = ldk_server::client::connect_event_log(node.server.client_options())
@@ -183,7 +116,7 @@ async fn resuming_after_a_disconnect_and_a_restart_delivers_exactly_the_missed_e
     let (alice, bob) = pair(&chain, "").await;
 
     let mut stream = subscribe(&bob, None, &["payments"]).await;
-    let first = pay(&alice, &bob, 3, 1_000).await;
+    let first = pay_each_until_received(&alice, &bob, 3, 1_000).await;
     let seen = take_received(&mut stream, 3).await;
     let seen_ids: Vec<String> = seen.iter().filter_map(received_id).collect();
     assert_eq!(seen_ids, first);
@@ -191,7 +124,7 @@ async fn resuming_after_a_disconnect_and_a_restart_delivers_exactly_the_missed_e
     drop(stream);
 
     // Missed while disconnected: exactly these come back, then live ones.
-    let missed = pay(&alice, &bob, 5, 1_000).await;
+    let missed = pay_each_until_received(&alice, &bob, 5, 1_000).await;
     let mut stream = subscribe(&bob, Some(last_seen), &["payments"]).await;
     let replayed = take_received(&mut stream, 5).await;
     assert_eq!(
@@ -199,7 +132,7 @@ async fn resuming_after_a_disconnect_and_a_restart_delivers_exactly_the_missed_e
         missed
     );
     assert!(replayed.iter().all(|e| e.sequence > last_seen));
-    let live = pay(&alice, &bob, 1, 1_000).await;
+    let live = pay_each_until_received(&alice, &bob, 1, 1_000).await;
     let after_seam = take_received(&mut stream, 1).await;
     assert_eq!(
         after_seam
@@ -223,7 +156,7 @@ async fn resuming_after_a_disconnect_and_a_restart_delivers_exactly_the_missed_e
 
     // Across a clean restart: the log and its numbering go on.
     let bob = bob.restart(&chain).await;
-    let after_restart = pay(&alice, &bob, 2, 1_000).await;
+    let after_restart = pay_each_until_received(&alice, &bob, 2, 1_000).await;
     let mut stream = subscribe(&bob, Some(last_seen), &["payments"]).await;
     let resumed = take_received(&mut stream, 2).await;
     assert_eq!(

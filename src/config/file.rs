@@ -29,6 +29,7 @@ pub(crate) struct FileConfig {
     pub auth: AuthSection,
     pub limits: super::limits::LimitsSection,
     pub events: super::events::EventsSection,
+    pub webhooks: Vec<super::webhooks::WebhookSection>,
 }
 
 /// `[node]`.

@@ -149,6 +149,11 @@ pub(crate) fn resolve(inputs: Inputs<'_>) -> Result<Config, ConfigError> {
     let auth = resolve_auth(file, env, &network_dir);
     let limits = super::limits::resolve(&file.limits)?;
     let events = super::events::resolve(&file.events)?;
+    // A client reading the server's file has no use for (and may not read) webhook secrets.
+    let webhooks = match secrets {
+        Secrets::Required => super::webhooks::resolve(&file.webhooks, env)?,
+        Secrets::BestEffort => Vec::new(),
+    };
 
     Ok(Config {
         config_file,
@@ -171,6 +176,7 @@ pub(crate) fn resolve(inputs: Inputs<'_>) -> Result<Config, ConfigError> {
         auth,
         limits,
         events,
+        webhooks,
         init_only: args.init,
     })
 }

@@ -62,6 +62,8 @@ pub struct Config {
     pub limits: super::Limits,
     /// The durable event log (`[events]`).
     pub events: super::EventsConfig,
+    /// Where the event log is delivered (`[[webhooks]]`).
+    pub webhooks: Vec<super::WebhookConfig>,
     /// `--init`: create the storage directory, wallet seed, TLS certificate and API key, then
     /// exit without serving (provisioning, e.g. before a socket-activated first start).
     pub init_only: bool,

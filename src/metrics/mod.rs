@@ -15,6 +15,7 @@ pub mod process;
 pub mod rpc;
 pub mod transport;
 pub mod upstream;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -42,6 +43,8 @@ pub struct Metrics {
     pub transport: Arc<TransportMetrics>,
     /// The durable event log.
     pub event_log: event_log::EventLogMetrics,
+    /// Webhook delivery.
+    pub webhooks: webhooks::WebhookMetrics,
     faults: IntCounter,
     auth_failures: IntCounterVec,
     event_subscribers: IntGauge,
@@ -103,6 +106,7 @@ impl Metrics {
             node: NodeMetrics::new(&registry),
             transport: Arc::new(TransportMetrics::new(&registry)),
             event_log: event_log::EventLogMetrics::new(&registry),
+            webhooks: webhooks::WebhookMetrics::new(&registry),
             faults,
             registry,
             upstream,

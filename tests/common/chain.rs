@@ -547,3 +547,75 @@ pub async fn next_channel_state(
     )
     .await
 }
+
+/// Pays `count` invoices of `to` from `from`, one after the other, each until `to` has it;
+/// returns the payment ids (payment hashes) in order.
+pub async fn pay_each_until_received(
+    from: &TestNode,
+    to: &TestNode,
+    count: usize,
+    sats: u64,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for index in 0..count {
+        let invoice = send_until_accepted(from, to, sats, index).await;
+        let hash = invoice.payment_hash.clone();
+        wait_until(
+            &format!("{} receives {hash}", to.alias),
+            PAYMENT_TIMEOUT,
+            || async {
+                let mut client = to.rpc();
+                let payment = client
+                    .get_payment_details(GetPaymentDetailsRequest {
+                        payment_id: hash.clone(),
+                    })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .payment?;
+                (payment.status == ldk_server::proto::types::PaymentStatus::Succeeded as i32)
+                    .then_some(())
+            },
+        )
+        .await;
+        ids.push(invoice.payment_hash);
+    }
+    ids
+}
+
+/// Sends one payment of `sats` to a fresh invoice of `to`; while the channel is not usable
+/// yet (right after a restart, until the peers have reconnected) the send is refused, and is
+/// tried again with a new invoice. Returns the invoice that was accepted.
+pub async fn send_until_accepted(
+    from: &TestNode,
+    to: &TestNode,
+    sats: u64,
+    index: usize,
+) -> Bolt11ReceiveResponse {
+    let deadline = std::time::Instant::now() + PAYMENT_TIMEOUT;
+    loop {
+        let invoice = to
+            .receive_invoice(Some(sats * 1_000), &format!("event {index}"))
+            .await;
+        let sent = from
+            .rpc()
+            .bolt11_send(Bolt11SendRequest {
+                invoice: invoice.invoice.clone(),
+                amount_msat: None,
+                route_parameters: None,
+            })
+            .await;
+        match sent {
+            Ok(_) => return invoice,
+            Err(status) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{} cannot pay {}: {status:?}",
+                    from.alias,
+                    to.alias
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}

@@ -7,6 +7,7 @@ pub mod attack;
 pub mod chain;
 pub mod raw_codec;
 pub mod raw_h2;
+pub mod webhook_receiver;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
