@@ -133,6 +133,7 @@ let
             url = "https://shop.example/ldk-events";
             secretFile = "/run/keys/ldk-server-webhook-shop";
             kinds = [ "payments" ];
+            caFile = "/etc/ssl/shop-ca.pem";
           };
           webhooks.lan = {
             url = "http://192.0.2.10/hook";
@@ -386,6 +387,7 @@ let
             url = "https://shop.example/ldk-events";
             kinds = [ "payments" ];
             timeout_secs = 10;
+            ca_file = "/etc/ssl/shop-ca.pem";
           }
         ];
         service = [

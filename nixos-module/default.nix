@@ -192,6 +192,7 @@ let
       timeout_secs = hook.timeoutSecs;
     }
     // lib.optionalAttrs hook.allowInsecureHttp { allow_insecure_http = true; }
+    // lib.optionalAttrs (hook.caFile != null) { ca_file = "${hook.caFile}"; }
   ) cfg.webhooks;
 
   secretFileOption =
@@ -465,6 +466,16 @@ in
               type = types.bool;
               default = false;
               description = "Allow plain http to a host other than loopback (events would cross the network unencrypted).";
+            };
+            caFile = mkOption {
+              type = types.nullOr types.path;
+              default = null;
+              example = "/etc/ssl/shop-ca.pem";
+              description = ''
+                PEM certificates of the only CAs trusted for this receiver (a receiver behind a
+                private CA); null trusts the public web PKI. Certificates are public: a store
+                path is fine.
+              '';
             };
           };
         }

@@ -620,3 +620,82 @@ fn refused_webhook_configurations_exit_78_naming_the_key() {
     let log = server.log();
     assert!(!log.contains(SECRET), "{log}");
 }
+
+#[tokio::test]
+async fn an_https_receiver_behind_a_private_ca_is_trusted_through_ca_file_only() {
+    let receiver = Receiver::start_tls().await;
+    let stranger = Receiver::start_tls().await;
+    let dir = tempfile::tempdir().unwrap();
+    let own_ca = dir.path().join("own-ca.pem");
+    std::fs::write(&own_ca, receiver.ca_pem.as_ref().unwrap()).unwrap();
+    let other_ca = dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca, stranger.ca_pem.as_ref().unwrap()).unwrap();
+    let tables = [
+        webhook(
+            dir.path(),
+            "private",
+            &receiver.url("/private"),
+            &format!("ca_file = \"{}\"", own_ca.display()),
+        ),
+        // The public web PKI does not know the private CA.
+        webhook(dir.path(), "public", &receiver.url("/public"), ""),
+        // Nor does another CA: ca_file is the only trust, not an addition to it.
+        webhook(
+            dir.path(),
+            "other",
+            &receiver.url("/other"),
+            &format!("ca_file = \"{}\"", other_ca.display()),
+        ),
+    ]
+    .concat();
+    let server = start(
+        dir,
+        fresh_grpc_address(),
+        &format!("[metrics]\nenabled = true\n{tables}"),
+    );
+    wait_for_cursors(server.dir.path(), &["private", "public", "other"]).await;
+    let appended = append(server.dir.path(), 1..=3);
+    let delivered = accepted(&receiver, "/private", 3).await;
+    assert_eq!(sequences(&delivered), appended, "over TLS, in order");
+    let signature = delivered[0].header("x-ldk-server-signature").unwrap();
+    assert_eq!(
+        verify(
+            SECRET.as_bytes(),
+            &signature,
+            &delivered[0].body,
+            now(),
+            300
+        ),
+        Ok(())
+    );
+
+    // Both untrusted webhooks fail their handshakes: counted, and nothing reaches the receiver.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, text) = scrape_metrics(&server, None).await;
+        let failed = |name: &str| {
+            metric(
+                &text,
+                &format!(
+                    "ldk_server_webhook_deliveries_total{{outcome=\"unreachable\",webhook=\"{name}\"}}"
+                ),
+            )
+            .unwrap_or(0.0)
+        };
+        if failed("public") >= 1.0 && failed("other") >= 1.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failed handshake counted: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(receiver.deliveries("/public").is_empty());
+    assert!(receiver.deliveries("/other").is_empty());
+    let log = server.log();
+    assert!(
+        log.contains("certificate") || log.contains("Certificate"),
+        "the failure says why: {log}"
+    );
+}

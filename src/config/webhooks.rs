@@ -7,6 +7,7 @@
 //! secret_file = "/run/keys/shop-hook" # or the systemd credential `webhook-shop`
 //! kinds = ["payments"]                # groups or event names; empty or absent: every event
 //! timeout_secs = 10                   # per delivery attempt
+//! ca_file = "/etc/ssl/shop-ca.pem"    # optional: trust only these CAs (a private receiver)
 //! ```
 //!
 //! The secret (at least 16 bytes) signs every delivery; it is read once at startup from the
@@ -45,6 +46,7 @@ pub(crate) struct WebhookSection {
     pub kinds: Option<Vec<String>>,
     pub timeout_secs: Option<u64>,
     pub allow_insecure_http: Option<bool>,
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A webhook's signing secret; its `Debug` never shows it.
@@ -77,6 +79,9 @@ pub struct WebhookConfig {
     pub kinds: Vec<String>,
     /// How long one delivery attempt may take, connection included.
     pub timeout: Duration,
+    /// PEM certificates of the only CAs trusted for this receiver (`ca_file`); `None` trusts
+    /// the public web PKI.
+    pub ca_certificates: Option<Arc<[u8]>>,
 }
 
 impl WebhookConfig {
@@ -144,13 +149,37 @@ fn resolve_one(
         ));
     }
     let secret = read_webhook_secret(name, section, env, &key("secret_file"))?;
+    let ca_certificates = match &section.ca_file {
+        None => None,
+        Some(_) if url.scheme() != "https" => {
+            return Err(ConfigError::new(
+                key("ca_file"),
+                "is for https receivers; this URL is plain http",
+            ))
+        }
+        Some(path) => {
+            Some(read_ca_file(path).map_err(|problem| ConfigError::new(key("ca_file"), problem))?)
+        }
+    };
     Ok(WebhookConfig {
         name: name.to_owned(),
         url,
         secret,
         kinds,
         timeout: Duration::from_secs(timeout_secs),
+        ca_certificates,
     })
+}
+
+/// The PEM file's bytes, once it is known to hold at least one certificate.
+fn read_ca_file(path: &std::path::Path) -> Result<Arc<[u8]>, String> {
+    let pem = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|error| format!("{}: not PEM certificates: {error}", path.display()))?;
+    if certificates.is_empty() {
+        return Err(format!("{}: holds no PEM certificate", path.display()));
+    }
+    Ok(Arc::from(pem))
 }
 
 /// A name is 1 to 32 of a-z, 0-9, `-` and `_`: it goes into headers, label values and a
@@ -351,6 +380,27 @@ mod tests {
                     ..section("shop", "https://a.example/", &secret)
                 },
                 "webhooks[0].secret_file",
+            ),
+            (
+                WebhookSection {
+                    ca_file: Some(secret.clone()),
+                    ..section("shop", "https://a.example/", &secret)
+                },
+                "webhooks[0].ca_file",
+            ),
+            (
+                WebhookSection {
+                    ca_file: Some(dir.path().join("absent.pem")),
+                    ..section("shop", "https://a.example/", &secret)
+                },
+                "webhooks[0].ca_file",
+            ),
+            (
+                WebhookSection {
+                    ca_file: Some(secret.clone()),
+                    ..section("shop", "http://127.0.0.1:9/", &secret)
+                },
+                "webhooks[0].ca_file",
             ),
         ];
         for (table, key) in cases {

@@ -58,6 +58,23 @@ pub(super) struct Worker {
     backoff: Backoff,
 }
 
+/// The webhook's own HTTP client: no redirects, its timeout, and with `ca_file` the
+/// configured CAs as the only trust roots.
+fn http_client(hook: &WebhookConfig) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(hook.timeout)
+        .connect_timeout(hook.timeout)
+        .user_agent(concat!("ldk-server/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = &hook.ca_certificates {
+        builder = builder.tls_built_in_root_certs(false);
+        for certificate in reqwest::Certificate::from_pem_bundle(pem)? {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder.build()
+}
+
 impl Worker {
     /// A worker for `hook`; fails only if its HTTP client cannot be built.
     pub(super) fn new(
@@ -67,12 +84,7 @@ impl Worker {
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(hook.timeout)
-            .connect_timeout(hook.timeout)
-            .user_agent(concat!("ldk-server/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let client = http_client(&hook)
             .map_err(|error| format!("webhook {}: HTTP client: {error}", hook.name))?;
         Ok(Self {
             filter: hook.filter(),

@@ -73,6 +73,9 @@ struct State {
 pub struct Receiver {
     /// Where it listens.
     pub address: SocketAddr,
+    /// With TLS: the PEM certificate of the private CA that issued its certificate (for
+    /// `127.0.0.1` and `localhost`).
+    pub ca_pem: Option<String>,
     state: Arc<Mutex<State>>,
     arrived: Arc<Notify>,
     tasks: JoinSet<()>,
@@ -86,14 +89,35 @@ impl Receiver {
 
     /// Listens on `address` (e.g. the port of an earlier receiver, to come back up).
     pub async fn start_on(address: SocketAddr) -> Self {
+        Self::listen(address, None, None).await
+    }
+
+    /// Listens on a free loopback port over HTTPS, with a certificate from a fresh private CA
+    /// (see [`Receiver::ca_pem`]).
+    pub async fn start_tls() -> Self {
+        let (ca_pem, acceptor) = private_ca_acceptor();
+        Self::listen("127.0.0.1:0".parse().unwrap(), Some(ca_pem), Some(acceptor)).await
+    }
+
+    async fn listen(
+        address: SocketAddr,
+        ca_pem: Option<String>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
         let listener = TcpListener::bind(address).await.expect("bind the receiver");
         let address = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let arrived = Arc::new(Notify::new());
         let mut tasks = JoinSet::new();
-        tasks.spawn(accept(listener, Arc::clone(&state), Arc::clone(&arrived)));
+        tasks.spawn(accept(
+            listener,
+            tls,
+            Arc::clone(&state),
+            Arc::clone(&arrived),
+        ));
         Self {
             address,
+            ca_pem,
             state,
             arrived,
             tasks,
@@ -102,7 +126,12 @@ impl Receiver {
 
     /// The URL of `path` on this receiver.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}{path}", self.address)
     }
 
     /// The next answers for `path`, in order (then 200s).
@@ -176,7 +205,36 @@ impl Receiver {
     }
 }
 
-async fn accept(listener: TcpListener, state: Arc<Mutex<State>>, arrived: Arc<Notify>) {
+/// A CA made for this receiver and a TLS acceptor with a certificate it issued for
+/// `127.0.0.1` and `localhost`.
+fn private_ca_acceptor() -> (String, tokio_rustls::TlsAcceptor) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], key)
+    .unwrap();
+    (ca.pem(), tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn accept(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<Mutex<State>>,
+    arrived: Arc<Notify>,
+) {
     let mut connections = JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -184,13 +242,26 @@ async fn accept(listener: TcpListener, state: Arc<Mutex<State>>, arrived: Arc<No
         };
         let state = Arc::clone(&state);
         let arrived = Arc::clone(&arrived);
+        let tls = tls.clone();
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 answer(request, Arc::clone(&state), Arc::clone(&arrived))
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
+            let http = hyper::server::conn::http1::Builder::new();
+            let _ = match tls {
+                // A handshake the client gave up on (an untrusted certificate) is no request.
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => {
+                        http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await
+                    }
+                    Err(_) => return,
+                },
+                None => {
+                    http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await
+                }
+            };
         });
     }
 }
