@@ -20,12 +20,22 @@ use ldk_server::client::{connect, ClientOptions, LdkServerClient};
 /// Path of the server binary cargo built for this test run.
 pub const SERVER_BIN: &str = env!("CARGO_BIN_EXE_ldk-server");
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, and never handed out before in this test
+/// process: tests running in parallel each start servers on ports picked this way, and the
+/// kernel may offer a port again as soon as its probe socket is closed.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 /// A regtest server whose bitcoind RPC port is closed: the node never starts.
