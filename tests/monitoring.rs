@@ -26,6 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::chain::{open_channel, wait_until, Chain, TestNode};
+use common::webhook_receiver::Receiver;
 use common::{free_port, unreachable_chain_config, ServerProcess};
 use ldk_server::auth::ApiKey;
 use ldk_server::client::{connect, connect_key_management, ClientOptions};
@@ -1116,6 +1117,20 @@ impl Drop for Prometheus {
     }
 }
 
+/// A `[[webhooks]]` table delivering every event to `receiver`, its secret in `dir`: the
+/// webhook series are exported only for configured webhooks.
+fn webhook_table(dir: &Path, receiver: &Receiver) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let secret = dir.join("monitoring-webhook.secret");
+    std::fs::write(&secret, "monitoring-webhook-secret-0123456789\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    format!(
+        "\n[[webhooks]]\nname = \"monitoring\"\nurl = \"{}\"\nsecret_file = \"{}\"\n",
+        receiver.url("/events"),
+        secret.display()
+    )
+}
+
 /// Board queries that may return no data, and why, by scenario.
 fn may_be_empty(with_node: bool, title: &str) -> Option<&'static str> {
     let node_only = [
@@ -1296,12 +1311,15 @@ async fn prometheus_evaluates_boards_and_rules() {
     };
     let started = Instant::now();
     let auth = format!("username = \"{SCRAPE_USER}\"\npassword = \"{SCRAPE_PASSWORD}\"\n");
+    let receiver = Receiver::start().await;
+    let hook_dir = tempfile::tempdir().unwrap();
+    let webhook = webhook_table(hook_dir.path(), &receiver);
     let Some(chain) = Chain::start("monitoring: two nodes, a channel and a payment") else {
         // Without bitcoind: a server whose chain source is down.
         skipped("data assertions that need a running node (no bitcoind)");
         let port = free_port();
         let prometheus = Prometheus::start(&binary, &[port]).await;
-        let server = ServerProcess::start(&metrics_config(port, &auth));
+        let server = ServerProcess::start(&metrics_config(port, &format!("{auth}{webhook}")));
         // Prometheus scrapes before the calls, so that rates see them.
         prometheus
             .wait_for("count_over_time(ldk_server_build_info[1m]) >= 2")
@@ -1330,7 +1348,8 @@ async fn prometheus_evaluates_boards_and_rules() {
     let (alice_port, bob_port) = (free_port(), free_port());
     let prometheus = Prometheus::start(&binary, &[alice_port, bob_port]).await;
     let listen = |port: u16| format!("listen_address = \"127.0.0.1:{port}\"\n{auth}");
-    let alice = TestNode::start(&chain, "alice", &listen(alice_port)).await;
+    let alice_config = format!("{}{webhook}", listen(alice_port));
+    let alice = TestNode::start(&chain, "alice", &alice_config).await;
     let bob = TestNode::start(&chain, "bob", &listen(bob_port)).await;
     let _subscription = alice.events().await;
     alice.fund(&chain, 1_000_000).await;
@@ -1354,6 +1373,7 @@ async fn prometheus_evaluates_boards_and_rules() {
     for expr in [
         r#"ldk_server_payments{direction="outbound",status="succeeded"} > 0"#,
         r#"ldk_server_payments{direction="inbound",status="succeeded"} > 0"#,
+        r#"ldk_server_webhook_delivered_sequence{webhook="monitoring"} > 0"#,
     ] {
         prometheus.wait_for(expr).await;
     }
