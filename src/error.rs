@@ -196,6 +196,19 @@ pub fn node_error_message(error: &NodeError) -> String {
 /// Result alias used by every RPC handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// An error and its sources on one line, `outer: inner: …`: the messages of reqwest, hyper
+/// and rustls leave out their causes.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

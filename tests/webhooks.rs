@@ -93,6 +93,15 @@ fn start(dir: tempfile::TempDir, grpc: std::net::SocketAddr, tables: &str) -> Se
     ServerProcess::start_in(dir, grpc, &unreachable_chain_config(tables))
 }
 
+/// [`start`] with the metrics listener on, to read the webhook series.
+fn start_with_metrics(
+    dir: tempfile::TempDir,
+    grpc: std::net::SocketAddr,
+    tables: &str,
+) -> ServerProcess {
+    start(dir, grpc, &format!("[metrics]\nenabled = true\n{tables}"))
+}
+
 fn fresh_grpc_address() -> std::net::SocketAddr {
     format!("127.0.0.1:{}", common::free_port())
         .parse()
@@ -163,11 +172,7 @@ async fn events_are_delivered_in_order_signed_and_filtered_from_the_first_start_
         ),
     ]
     .concat();
-    let server = start(
-        dir,
-        fresh_grpc_address(),
-        &format!("[metrics]\nenabled = true\n{tables}"),
-    );
+    let server = start_with_metrics(dir, fresh_grpc_address(), &tables);
     wait_for_cursors(server.dir.path(), &["all", "payments"]).await;
     assert_eq!(cursor(server.dir.path(), "all"), Some(4));
 
@@ -328,11 +333,7 @@ async fn failures_are_retried_in_order_redirects_are_not_followed_and_a_hanging_
         webhook(dir.path(), "healthy", &receiver.url("/healthy"), ""),
     ]
     .concat();
-    let server = start(
-        dir,
-        fresh_grpc_address(),
-        &format!("[metrics]\nenabled = true\n{tables}"),
-    );
+    let server = start_with_metrics(dir, fresh_grpc_address(), &tables);
     wait_for_cursors(server.dir.path(), &["flaky", "hanging", "healthy"]).await;
     let appended = append(server.dir.path(), 1..=10);
 
@@ -531,7 +532,7 @@ async fn pruning_by_age_keeps_what_a_webhook_has_not_delivered_and_pruned_events
         .unwrap();
     // 1 to 3 went in the first part.
     assert_eq!((pruned.deleted, pruned.undelivered), (12, 5));
-    let server = start(dir, grpc, &format!("[metrics]\nenabled = true\n{tables}"));
+    let server = start_with_metrics(dir, grpc, &tables);
     let got = accepted(&receiver, "/late", 12).await;
     assert_eq!(sequences(&got[7..]), appended[5..]);
     let (_, text) = scrape_metrics(&server, None).await;
@@ -648,11 +649,7 @@ async fn an_https_receiver_behind_a_private_ca_is_trusted_through_ca_file_only()
         ),
     ]
     .concat();
-    let server = start(
-        dir,
-        fresh_grpc_address(),
-        &format!("[metrics]\nenabled = true\n{tables}"),
-    );
+    let server = start_with_metrics(dir, fresh_grpc_address(), &tables);
     wait_for_cursors(server.dir.path(), &["private", "public", "other"]).await;
     let appended = append(server.dir.path(), 1..=3);
     let delivered = accepted(&receiver, "/private", 3).await;

@@ -118,7 +118,9 @@ impl WebhookMetrics {
         self.lag_events
             .with_label_values(&[webhook])
             .set(gauge_value(newest.saturating_sub(cursor)));
-        let age = next_recorded_at.map_or(0, |recorded_at| (unix_now() - recorded_at).max(0));
+        let age = next_recorded_at.map_or(0, |recorded_at| {
+            (gauge_value(crate::auth::unix_now()) - recorded_at).max(0)
+        });
         self.lag_seconds.with_label_values(&[webhook]).set(age);
     }
 
@@ -130,12 +132,4 @@ impl WebhookMetrics {
 
 fn gauge_value(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
-        })
 }

@@ -10,6 +10,7 @@ use ldk_node::bitcoin::Network;
 use serde_json::{json, Value};
 
 use crate::config::ChainSource;
+use crate::error::error_chain;
 
 /// How long one probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -112,16 +113,4 @@ async fn probe_electrum(url: &str) -> Result<(), String> {
         Ok(Err(e)) => Err(format!("electrum at {url}: {e}")),
         Err(_) => Err(format!("electrum at {url}: timed out")),
     }
-}
-
-/// An error and its sources, joined: reqwest's own message leaves out the cause.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -25,6 +25,11 @@ use crate::metrics::Metrics;
 use crate::proto::events::EventEnvelope;
 use crate::store::PaymentStore;
 
+/// Unix seconds, as the signature header and the event log's `recorded_at` count them.
+pub(crate) fn unix_now() -> i64 {
+    i64::try_from(crate::auth::unix_now()).unwrap_or(i64::MAX)
+}
+
 pub use worker::{KIND_HEADER, SEQUENCE_HEADER, WEBHOOK_HEADER};
 
 /// Starts one delivery task per webhook; they end at shutdown.

@@ -14,7 +14,9 @@ use tokio::sync::{broadcast, watch};
 use super::backoff::Backoff;
 use super::payload;
 use super::signature::{sign, SIGNATURE_HEADER};
+use super::unix_now;
 use crate::config::WebhookConfig;
+use crate::error::error_chain;
 use crate::events::kinds::KindFilter;
 use crate::metrics::webhooks::DeliveryOutcome;
 use crate::metrics::Metrics;
@@ -348,24 +350,4 @@ fn read_page(store: &PaymentStore, after: u64) -> Result<Page, StoreError> {
         newest,
         pruned_through,
     })
-}
-
-/// An error and its sources on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
-        })
 }
