@@ -206,17 +206,17 @@ impl Worker {
                 _ = crate::shutdown::requested(&mut self.shutdown) => return Err(Stopped),
                 outcome = attempt(&self.client, &self.hook, row, &body) => outcome,
             };
-            if outcome.is_ok() {
-                self.backoff.reset();
-                self.metrics.webhooks.record_attempt(
-                    &self.hook.name,
-                    DeliveryOutcome::Delivered,
-                    0,
-                );
-                return Ok(());
-            }
-            let Err((kind, reason)) = outcome else {
-                unreachable!("handled above")
+            let (kind, reason) = match outcome {
+                Ok(()) => {
+                    self.backoff.reset();
+                    self.metrics.webhooks.record_attempt(
+                        &self.hook.name,
+                        DeliveryOutcome::Delivered,
+                        0,
+                    );
+                    return Ok(());
+                }
+                Err(failure) => failure,
             };
             let delay = self.backoff.next_delay();
             let failures = u64::from(self.backoff.failures());
