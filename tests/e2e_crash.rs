@@ -796,32 +796,41 @@ impl Storms {
             self.unsettled.len()
         );
         let alice = self.alice();
-        let (held, history, live) = wait_until(
-            "every payment left pending resolved, held by a closed channel's monitor, or failed \
-             as an orphan",
-            ORPHAN_GRACE + Duration::from_secs(60),
-            || async {
-                let held = self.held_by_closed_channels().await;
-                let history = payments_by_id(alice).await;
-                let mut live = HashMap::new();
-                for id in &self.unsettled {
-                    let status = payment_details(&mut alice.rpc(), id)
-                        .await
-                        .map(|p| p.status());
-                    live.insert(id.clone(), status);
-                }
-                let classified = self.unsettled.iter().all(|id| {
-                    let stored = history.get(id).map(Payment::status);
-                    (live[id] != Some(PaymentStatus::Pending) && stored == live[id])
-                        || held.contains(id)
-                        || history
-                            .get(id)
-                            .is_some_and(|p| p.status() == PaymentStatus::Failed)
-                });
-                classified.then_some((held, history, live))
-            },
-        )
-        .await;
+        // Polled like `wait_until`, but a timeout names each payment still unclassified with
+        // what ldk-node and the history say of it.
+        let deadline = Instant::now() + ORPHAN_GRACE + Duration::from_secs(60);
+        let (held, history, live) = loop {
+            let held = self.held_by_closed_channels().await;
+            let history = payments_by_id(alice).await;
+            let mut live = HashMap::new();
+            for id in &self.unsettled {
+                let status = payment_details(&mut alice.rpc(), id)
+                    .await
+                    .map(|p| p.status());
+                live.insert(id.clone(), status);
+            }
+            let unclassified: Vec<_> = self
+                .unsettled
+                .iter()
+                .filter(|id| {
+                    let stored = history.get(*id).map(Payment::status);
+                    let resolved = live[*id] != Some(PaymentStatus::Pending) && stored == live[*id];
+                    !(resolved || held.contains(*id) || stored == Some(PaymentStatus::Failed))
+                })
+                .map(|id| (id.clone(), live[id], history.get(id).map(Payment::status)))
+                .collect();
+            if unclassified.is_empty() {
+                break (held, history, live);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for: every payment left pending resolved, held by a closed \
+                 channel's monitor, or failed as an orphan; still unclassified (id, ldk-node, \
+                 history), with {} held by closed channels: {unclassified:?}",
+                held.len()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
         let received = inbound_occurrences(self.bob()).await;
         let (mut resolved, mut on_chain, mut orphans) = (0, 0, 0);
         for id in &self.unsettled {
