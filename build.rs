@@ -3,7 +3,10 @@
 //!
 //! Every generated type also derives `serde::Serialize` for the CLI's JSON output: enum fields
 //! are written as their names, bytes as lowercase hex, a oneof as an object naming the member
-//! that is set (by its proto name), and maps (feature bits) in key order.
+//! that is set (by its proto name), and maps (feature bits) in key order. They derive
+//! `serde::Deserialize` for the same shape (`ldk-server-mcp` reads tool arguments with it):
+//! a missing field takes its default, an unknown one is refused, an enum is read by name or
+//! number.
 
 use std::path::PathBuf;
 
@@ -58,10 +61,11 @@ fn generate(
         .build_server(true)
         .codec_path("crate::codec::ApiCodec")
         .btree_map(".")
-        .type_attribute(".", "#[derive(serde::Serialize)]")
+        .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
         // A oneof member is named as in the proto (`payment_received`), not as its Rust
         // variant (`PaymentReceived`); on structs the rule leaves the field names as they are.
-        .type_attribute(".", "#[serde(rename_all = \"snake_case\")]");
+        .type_attribute(".", "#[serde(rename_all = \"snake_case\")]")
+        .message_attribute(".", "#[serde(default, deny_unknown_fields)]");
     if !upstream {
         for (proto_path, rust_path) in UPSTREAM_PACKAGES {
             builder = builder.extern_path(proto_path, rust_path);
@@ -81,7 +85,7 @@ fn generate(
     Ok(())
 }
 
-/// `(field path, attribute)` pairs that shape the JSON of enum and bytes fields.
+/// `(field path, attribute)` pairs that shape the JSON of enum and bytes fields, both ways.
 fn serde_field_attributes(set: &FileDescriptorSet) -> Vec<(String, String)> {
     let mut attributes = Vec::new();
     for file in &set.file {
@@ -92,20 +96,33 @@ fn serde_field_attributes(set: &FileDescriptorSet) -> Vec<(String, String)> {
                 let path = format!("{message_path}.{}", field.name());
                 let optional = field.proto3_optional();
                 let repeated = field.label() == Label::Repeated;
-                let serializer = match field.r#type() {
+                let functions = match field.r#type() {
                     Type::Enum => {
                         let enum_path =
                             field.type_name().trim_start_matches('.').replace('.', "::");
-                        Some(format!(
-                            "crate::proto::json::enum_name::<crate::proto::{enum_path}, _>"
+                        let enum_path = format!("crate::proto::{enum_path}");
+                        Some((
+                            format!("crate::proto::json::enum_name::<{enum_path}, _>"),
+                            format!("crate::proto::json::enum_from_name::<{enum_path}, _>"),
                         ))
                     }
-                    Type::Bytes if optional => Some("crate::proto::json::optional_hex".to_owned()),
-                    Type::Bytes if !repeated => Some("crate::proto::json::hex".to_owned()),
+                    Type::Bytes if optional => Some((
+                        "crate::proto::json::optional_hex".to_owned(),
+                        "crate::proto::json::optional_from_hex".to_owned(),
+                    )),
+                    Type::Bytes if !repeated => Some((
+                        "crate::proto::json::hex".to_owned(),
+                        "crate::proto::json::from_hex".to_owned(),
+                    )),
                     _ => None,
                 };
-                if let Some(serializer) = serializer {
-                    attributes.push((path, format!("#[serde(serialize_with = \"{serializer}\")]")));
+                if let Some((serializer, deserializer)) = functions {
+                    attributes.push((
+                        path,
+                        format!(
+                            "#[serde(serialize_with = \"{serializer}\", deserialize_with = \"{deserializer}\")]"
+                        ),
+                    ));
                 }
             }
         }

@@ -19,6 +19,18 @@ use crate::auth::{self, ApiKey, AUTH_HEADER};
 use crate::proto::api::lightning_node_client::LightningNodeClient;
 use crate::server::gateway::MAX_REQUEST_BODY_BYTES;
 
+/// What a client fills in when its user gives nothing, as upstream's clients do.
+pub mod defaults {
+    /// Invoice expiry: one day.
+    pub const DEFAULT_EXPIRY_SECS: u32 = 86_400;
+    /// Most blocks a route may lock a payment for.
+    pub const DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA: u32 = 1_008;
+    /// Most paths a multi-path payment may split into.
+    pub const DEFAULT_MAX_PATH_COUNT: u32 = 10;
+    /// Largest share of a channel's capacity to use, as a power of 1/2.
+    pub const DEFAULT_MAX_CHANNEL_SATURATION_POWER_OF_HALF: u32 = 2;
+}
+
 /// The generated client over a signing, certificate-pinned channel.
 pub type LdkServerClient = LightningNodeClient<SigningService<Channel>>;
 
@@ -108,6 +120,24 @@ pub async fn connect(options: ClientOptions) -> Result<LdkServerClient, ClientEr
 /// An HTTP/2 channel to the server, TLS pinned to its certificate, without signing (for
 /// `/metrics`, or to build other clients on).
 pub async fn channel(options: &ClientOptions) -> Result<Channel, ClientError> {
+    let (endpoint, url) = endpoint(options)?;
+    endpoint
+        .connect()
+        .await
+        .map_err(|source| ClientError::Connect { url, source })
+}
+
+/// Like [`channel`], but connects on first use (and again after a failure) instead of now,
+/// for a long-lived client that must start while the server is down.
+pub fn lazy_channel(options: &ClientOptions) -> Result<Channel, ClientError> {
+    let (endpoint, _) = endpoint(options)?;
+    Ok(endpoint
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .connect_lazy())
+}
+
+/// The endpoint for `options.base_url`, trusting only the server's certificate, and its URL.
+fn endpoint(options: &ClientOptions) -> Result<(Endpoint, String), ClientError> {
     let url = https_url(&options.base_url);
     let invalid = |reason: String| ClientError::InvalidUrl {
         url: url.clone(),
@@ -118,13 +148,7 @@ pub async fn channel(options: &ClientOptions) -> Result<Channel, ClientError> {
         .map_err(|e| invalid(e.to_string()))?
         .tls_config(tls)
         .map_err(|e| invalid(e.to_string()))?;
-    endpoint
-        .connect()
-        .await
-        .map_err(|source| ClientError::Connect {
-            url: url.clone(),
-            source,
-        })
+    Ok((endpoint, url))
 }
 
 fn https_url(base_url: &str) -> String {

@@ -6,7 +6,7 @@
 //! ldk-node events into stored history and streamed envelopes; [`store`] is the SQLite history;
 //! [`node`] owns the ldk-node lifecycle; [`metrics`] exports Prometheus series; [`systemd`] takes
 //! socket-activated listeners and talks to the service manager; [`privileges`] drops every
-//! capability; [`private_storage`] keeps storage, databases and logs owner-only; [`client`] is the signing, certificate-pinning client the CLI and tests use.
+//! capability; [`private_storage`] keeps storage, databases and logs owner-only; [`client`] is the signing, certificate-pinning client the CLI, [`mcp`] and tests use.
 
 pub mod api;
 pub mod app;
@@ -21,6 +21,7 @@ pub mod events;
 pub mod fault;
 pub mod keys;
 pub mod logging;
+pub mod mcp;
 pub mod metrics;
 pub mod node;
 pub mod private_storage;

@@ -53,12 +53,16 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 /// Serializers the generated types use for JSON (see `build.rs`).
 pub mod json {
-    use serde::Serializer;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
 
     /// A proto enum whose values have names.
     pub trait NamedEnum: TryFrom<i32> {
         /// The value's name as written in the proto file.
         fn proto_name(&self) -> &'static str;
+
+        /// The number of the value named `name`, if there is one.
+        fn number_of(name: &str) -> Option<i32>;
     }
 
     macro_rules! named_enums {
@@ -66,6 +70,10 @@ pub mod json {
             $(impl NamedEnum for $enum {
                 fn proto_name(&self) -> &'static str {
                     self.as_str_name()
+                }
+
+                fn number_of(name: &str) -> Option<i32> {
+                    <$enum>::from_str_name(name).map(|value| value as i32)
                 }
             })*
         };
@@ -107,6 +115,47 @@ pub mod json {
         match bytes {
             Some(bytes) => hex(bytes, serializer),
             None => serializer.serialize_none(),
+        }
+    }
+
+    /// An enum field as written by [`enum_name`]: a JSON string naming a value, or the
+    /// number of a known value.
+    pub fn enum_from_name<'de, E: NamedEnum, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<i32, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum NameOrNumber {
+            Name(String),
+            Number(i32),
+        }
+        match NameOrNumber::deserialize(deserializer)
+            .map_err(|_| D::Error::custom("expected an enum value's name (a string) or number"))?
+        {
+            NameOrNumber::Name(name) => E::number_of(&name)
+                .ok_or_else(|| D::Error::custom(format!("unknown enum value {name:?}"))),
+            NameOrNumber::Number(number) if E::try_from(number).is_ok() => Ok(number),
+            NameOrNumber::Number(number) => {
+                Err(D::Error::custom(format!("unknown enum value {number}")))
+            }
+        }
+    }
+
+    /// Bytes written as hex by [`hex`].
+    pub fn from_hex<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        ::hex::decode(&text).map_err(|e| D::Error::custom(format!("expected hex: {e}")))
+    }
+
+    /// Optional bytes written by [`optional_hex`]: hex, or null.
+    pub fn optional_from_hex<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            Some(text) => ::hex::decode(&text)
+                .map(Some)
+                .map_err(|e| D::Error::custom(format!("expected hex: {e}"))),
+            None => Ok(None),
         }
     }
 }

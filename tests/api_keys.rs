@@ -15,30 +15,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::raw_codec::RawCodec;
-use common::{plain_channel, unreachable_chain_config, ServerProcess};
+use common::{descriptor_methods, plain_channel, unreachable_chain_config, ServerProcess};
 use ldk_server::auth::{self, ApiKey, KeyId};
 use ldk_server::client::{Signing, SigningService};
 use ldk_server::keys::scope::{scope_of, Scope};
 use prost::Message;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
-
-/// The methods of `api.LightningNode` as the compiled descriptor has them.
-fn descriptor_methods() -> Vec<(String, bool)> {
-    let set = prost_types::FileDescriptorSet::decode(ldk_server::proto::FILE_DESCRIPTOR_SET)
-        .expect("descriptor");
-    let mut methods = Vec::new();
-    for file in &set.file {
-        for service in &file.service {
-            if file.package() == "api" && service.name() == "LightningNode" {
-                for method in &service.method {
-                    methods.push((method.name().to_owned(), method.server_streaming()));
-                }
-            }
-        }
-    }
-    methods
-}
 
 #[test]
 fn the_narrow_scopes_partition_the_service_as_the_descriptor_has_it() {
@@ -283,6 +266,42 @@ async fn every_rpc_with_every_scope_is_allowed_or_denied_as_the_table_says() {
     .await;
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     assert!(status.message().contains("scope `admin`"), "{status:?}");
+    // Every key may inspect itself (by omission or by its own name), and no other key: the
+    // refusal comes before any lookup, so an unknown name is refused the same way.
+    let inspect = "/ldk_server.admin.KeyManagement/InspectKey";
+    let inspect_body = |key: Option<&str>| {
+        Bytes::from(
+            ldk_server::proto::admin::InspectKeyRequest {
+                key: key.map(str::to_owned),
+            }
+            .encode_to_vec(),
+        )
+    };
+    for own in [None, Some("read")] {
+        let status = call(
+            &channel,
+            read_key,
+            Signing::V2,
+            inspect,
+            inspect_body(own),
+            false,
+        )
+        .await;
+        assert_eq!(status.code(), Code::Ok, "{own:?}: {status:?}");
+    }
+    for other in ["picker", "nobody"] {
+        let status = call(
+            &channel,
+            read_key,
+            Signing::V2,
+            inspect,
+            inspect_body(Some(other)),
+            false,
+        )
+        .await;
+        assert_eq!(status.code(), Code::PermissionDenied, "{other}: {status:?}");
+        assert!(status.message().contains("only itself"), "{status:?}");
+    }
 
     // Refusals are counted by key and method; calls carry the key's name.
     let (_, metrics) = common::scrape_metrics(&server, None).await;

@@ -544,8 +544,7 @@ async fn splice_in_and_out() {
             Event::ChannelStateChanged(c)
                 if c.state() == ChannelState::Ready
                     && c.channel_id == channel.channel_id
-                    && c
-                        .funding_txo
+                    && c.funding_txo
                         .as_deref()
                         .is_some_and(|txo| txo.starts_with(&splice_txid)) =>
             {

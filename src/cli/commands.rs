@@ -13,12 +13,11 @@ use crate::client::{connect, LdkServerClient};
 use crate::proto::api::*;
 use crate::proto::types;
 
-/// Invoice expiry when none is given, as upstream's CLI: one day.
-pub const DEFAULT_EXPIRY_SECS: u32 = 86_400;
-/// Route defaults, as upstream's CLI.
-const DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA: u32 = 1_008;
-const DEFAULT_MAX_PATH_COUNT: u32 = 10;
-const DEFAULT_MAX_CHANNEL_SATURATION_POWER_OF_HALF: u32 = 2;
+pub use crate::client::defaults::DEFAULT_EXPIRY_SECS;
+use crate::client::defaults::{
+    DEFAULT_MAX_CHANNEL_SATURATION_POWER_OF_HALF, DEFAULT_MAX_PATH_COUNT,
+    DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA,
+};
 
 /// Limits on the route a payment may take.
 #[derive(Debug, Clone, Args)]

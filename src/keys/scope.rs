@@ -143,7 +143,16 @@ pub enum Required<'a> {
         /// The method name.
         method: &'a str,
     },
+    /// InspectKey: every key may inspect itself (so a client such as `ldk-server-mcp` can
+    /// learn what it may call); the service refuses another key's details to a non-admin.
+    OwnKey {
+        /// The method name.
+        method: &'a str,
+    },
 }
+
+/// The key management method any key may call about itself.
+pub const OWN_KEY_METHOD: &str = "InspectKey";
 
 impl<'a> Required<'a> {
     /// What `path` (`/<service>/<method>`, already checked by the router) requires; `None` for
@@ -152,6 +161,8 @@ impl<'a> Required<'a> {
         let (service, method) = path.strip_prefix('/')?.split_once('/')?;
         if service == SERVICE_NAME {
             scope_of(method).map(|scope| Required::Node { method, scope })
+        } else if service == ADMIN_SERVICE_NAME && method == OWN_KEY_METHOD {
+            Some(Required::OwnKey { method })
         } else if service == ADMIN_SERVICE_NAME {
             Some(Required::Admin { method })
         } else if service == EVENT_LOG_SERVICE_NAME {
@@ -166,7 +177,8 @@ impl<'a> Required<'a> {
         match self {
             Required::Node { method, .. }
             | Required::Admin { method }
-            | Required::EventLog { method } => method,
+            | Required::EventLog { method }
+            | Required::OwnKey { method } => method,
         }
     }
 
@@ -175,7 +187,7 @@ impl<'a> Required<'a> {
         match self {
             Required::Node { scope, .. } => *scope,
             Required::Admin { .. } => Scope::Admin,
-            Required::EventLog { .. } => Scope::Read,
+            Required::EventLog { .. } | Required::OwnKey { .. } => Scope::Read,
         }
     }
 }
@@ -239,6 +251,7 @@ impl Grants {
             }
             Required::EventLog { .. } => self.scopes.contains(&Scope::Read),
             Required::Admin { .. } => false,
+            Required::OwnKey { .. } => true,
         }
     }
 

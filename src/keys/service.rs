@@ -170,12 +170,22 @@ impl KeyManagement for KeyService {
     ) -> Result<Response<InspectKeyResponse>, Status> {
         let now = unix_now();
         let caller = request.extensions().get::<Caller>().cloned();
+        let caller = caller
+            .map(|caller| caller.0)
+            .unwrap_or_else(|| Arc::clone(self.keyring.admin()));
         let key = match request.into_inner().key {
-            Some(name_or_id) => self.find(&name_or_id)?,
-            None => match caller {
-                Some(caller) => caller.0,
-                None => Arc::clone(self.keyring.admin()),
-            },
+            None => Arc::clone(&caller),
+            Some(name_or_id) if caller.grants.is_admin() => self.find(&name_or_id)?,
+            // Checked before any lookup, so that a narrow key cannot learn which keys exist.
+            Some(name_or_id) if name_or_id == caller.name || name_or_id == caller.id.to_hex() => {
+                Arc::clone(&caller)
+            }
+            Some(_) => {
+                return Err(Status::permission_denied(format!(
+                    "key `{}` may inspect only itself: another key's details need scope `admin`",
+                    caller.name
+                )))
+            }
         };
         let (spent, left) = match key.budget {
             Some(budget) => {

@@ -5,6 +5,7 @@
 
 pub mod attack;
 pub mod chain;
+pub mod mcp;
 pub mod raw_codec;
 pub mod raw_h2;
 pub mod webhook_receiver;
@@ -347,4 +348,23 @@ pub async fn scrape_metrics(server: &ServerProcess, authorization: Option<&str>)
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The methods of `api.LightningNode` as the compiled descriptor has them, each with whether
+/// it is a server stream.
+pub fn descriptor_methods() -> Vec<(String, bool)> {
+    use prost::Message;
+    let set = prost_types::FileDescriptorSet::decode(ldk_server::proto::FILE_DESCRIPTOR_SET)
+        .expect("descriptor");
+    let mut methods = Vec::new();
+    for file in &set.file {
+        for service in &file.service {
+            if file.package() == "api" && service.name() == "LightningNode" {
+                for method in &service.method {
+                    methods.push((method.name().to_owned(), method.server_streaming()));
+                }
+            }
+        }
+    }
+    methods
 }
