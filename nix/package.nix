@@ -1,6 +1,7 @@
-# The ldk-server package: both binaries, the systemd units of systemd/ (the server, its init
-# service and both sockets, with the installed binary's path), sysusers and tmpfiles entries,
-# the Grafana dashboards and the Prometheus alert rules.
+# The ldk-server package: its three binaries (ldk-server, ldk-server-cli, ldk-server-mcp), the
+# systemd units of systemd/ (the server, its init service and both sockets, with the installed
+# binary's path), sysusers and tmpfiles entries, the Grafana dashboards and the Prometheus
+# alert rules.
 {
   lib,
   rustPlatform,
@@ -71,7 +72,8 @@ rustPlatform.buildRustPackage {
       ldk-server runs one Lightning node (ldk-node) and serves the LDK Server gRPC API over
       TLS with HMAC authentication, wire-compatible with upstream LDK Server. It ships
       socket-activated, hardened systemd units, Prometheus metrics with Grafana dashboards
-      and alert rules, and an operator CLI, ldk-server-cli.
+      and alert rules, an operator CLI, ldk-server-cli, and ldk-server-mcp, which serves the
+      API as Model Context Protocol tools for AI agents.
     '';
     homepage = "https://github.com/lightningdevkit/ldk-server";
     license = with lib.licenses; [
