@@ -408,18 +408,6 @@ async fn wait_spender(chain: &Chain, channel: &Value, what: &str) -> String {
     wait_until(what, LONG, || async { mempool_spender(chain, &txid, vout) }).await
 }
 
-/// Sats a transaction pays to `address`.
-fn paid_to(chain: &Chain, txid: &str, address: &str) -> u64 {
-    let tx = chain.rpc("getrawtransaction", &[json!(txid), json!(true)]);
-    tx["vout"]
-        .as_array()
-        .expect("vout")
-        .iter()
-        .filter(|out| out["scriptPubKey"]["address"].as_str() == Some(address))
-        .map(|out| (out["value"].as_f64().expect("value") * 100_000_000.0).round() as u64)
-        .sum()
-}
-
 /// The short channel id of a confirmed funding output: height, index in block, vout.
 fn short_channel_id(chain: &Chain, txid: &str, vout: u64) -> u64 {
     let tx = chain.rpc("getrawtransaction", &[json!(txid), json!(true)]);
@@ -529,7 +517,7 @@ async fn cli_onchain_peers_channel_and_payments() {
         chain.in_mempool(&txid).then_some(())
     })
     .await;
-    assert_eq!(paid_to(&chain, &txid, &bob_onchain), 150_000);
+    assert_eq!(chain.paid_to(&txid, &bob_onchain), 150_000);
     mine_and_sync(&chain, 6, &[&alice, &bob]).await;
     wait_until("bob sees 150k sats", LONG, || async {
         (bob.json(&["get-balances"])["spendable_onchain_balance_sats"] == 150_000).then_some(())
@@ -548,7 +536,7 @@ async fn cli_onchain_peers_channel_and_payments() {
         chain.in_mempool(&txid).then_some(())
     })
     .await;
-    let swept = paid_to(&chain, &txid, &sink);
+    let swept = chain.paid_to(&txid, &sink);
     assert!(
         (148_000..150_000).contains(&swept),
         "send-all paid {swept} of 150000"
@@ -848,7 +836,7 @@ async fn cli_onchain_peers_channel_and_payments() {
         chain.in_mempool(&txid).then_some(())
     })
     .await;
-    assert_eq!(paid_to(&chain, &txid, &bob_onchain), 20_000);
+    assert_eq!(chain.paid_to(&txid, &bob_onchain), 20_000);
 
     // Hodl invoice: held, then claimed with the preimage.
     let preimage = [0x07u8; 32];
@@ -1232,7 +1220,7 @@ async fn cli_graph_splices_and_closes() {
     ]);
     assert_eq!(out, json!({"address": external}));
     let splice_txid = wait_spender(&chain, &spliced, "splice-out transaction").await;
-    assert_eq!(paid_to(&chain, &splice_txid, &external), 50_000);
+    assert_eq!(chain.paid_to(&splice_txid, &external), 50_000);
     mine_and_sync(&chain, 6, &[&alice, &bob]).await;
     let spliced = wait_until("channel shrinks after splice-out", LONG, || async {
         find_channel(&alice, "channel_id", &private_id)

@@ -1,8 +1,11 @@
 //! Channel RPCs: open, splice in/out, update config, close, force-close, list.
 
-use ldk_node::bitcoin::secp256k1::PublicKey;
-use ldk_node::UserChannelId;
+use std::time::{Duration, Instant};
 
+use ldk_node::bitcoin::secp256k1::PublicKey;
+use ldk_node::{NodeError, UserChannelId};
+
+use super::channel_state;
 use super::ApiContext;
 use crate::convert::bounds::{self, Unit, MAX_FREE_TEXT_BYTES};
 use crate::convert::{channels, parse};
@@ -14,17 +17,20 @@ pub async fn open(ctx: &ApiContext, request: OpenChannelRequest) -> ApiResult<Op
     use open_channel_request::Amount;
     let node_id = parse::public_key("node_pubkey", &request.node_pubkey)?;
     let address = parse::socket_address("address", &request.address)?;
-    let amount_sats =
-        match request.amount {
-            Some(Amount::ChannelAmountSats(sats)) => {
-                bounds::positive_amount("channel_amount_sats", sats, Unit::Sat)?
-            }
-            Some(Amount::AllFunds(_)) => return Err(ApiError::invalid(
-                "`all_funds` is not supported: ldk-node 0.7 cannot fund a channel with the whole \
-                 wallet; give `channel_amount_sats`",
-            )),
-            None => return Err(ApiError::missing_field("channel_amount_sats")),
-        };
+    let amount_sats = match request.amount {
+        Some(Amount::ChannelAmountSats(sats)) => {
+            bounds::positive_amount("channel_amount_sats", sats, Unit::Sat)?
+        }
+        Some(Amount::AllFunds(_)) => {
+            return Err(ApiError::invalid(
+                "`all_funds` is not supported: ldk-node 0.7.1 funds a channel with an exact \
+                 amount and chooses the fee only when it builds the funding transaction, so \
+                 \"everything\" cannot be computed exactly; give `channel_amount_sats` (at most \
+                 GetBalances' spendable_onchain_balance_sats less the fee)",
+            ))
+        }
+        None => return Err(ApiError::missing_field("channel_amount_sats")),
+    };
     if request.disable_counterparty_reserve {
         return Err(ApiError::invalid(
             "`disable_counterparty_reserve` is not supported: ldk-node 0.7 has no zero-reserve channels",
@@ -41,11 +47,28 @@ pub async fn open(ctx: &ApiContext, request: OpenChannelRequest) -> ApiResult<Op
     }
     ctx.blocking(move |node| {
         super::peers::not_this_node("node_pubkey", node, node_id)?;
-        let user_channel_id = if request.announce_channel {
-            node.open_announced_channel(node_id, address, amount_sats, push, channel_config)?
+        let opened = if request.announce_channel {
+            node.open_announced_channel(node_id, address, amount_sats, push, channel_config)
         } else {
-            node.open_channel(node_id, address, amount_sats, push, channel_config)?
+            node.open_channel(node_id, address, amount_sats, push, channel_config)
         };
+        let user_channel_id = opened.map_err(|error| match error {
+            NodeError::InsufficientFunds => explained(
+                error,
+                format!(
+                    "{amount_sats} sat asked for the channel; {}",
+                    channel_state::spendable_funds(node)
+                ),
+            ),
+            NodeError::ChannelCreationFailed | NodeError::ConnectionFailed => {
+                let connected = channel_state::peer_connected(node, &node_id);
+                explained(
+                    error,
+                    format!("peer connected: {}", channel_state::yes_no(connected)),
+                )
+            }
+            other => other.into(),
+        })?;
         Ok(OpenChannelResponse {
             user_channel_id: channels::user_channel_id_string(&user_channel_id),
         })
@@ -99,17 +122,19 @@ pub async fn splice_in(ctx: &ApiContext, request: SpliceInRequest) -> ApiResult<
     use splice_in_request::Amount;
     let (channel, counterparty) =
         channel_ref(&request.user_channel_id, &request.counterparty_node_id)?;
-    let amount_sats =
-        match request.amount {
-            Some(Amount::SpliceAmountSats(sats)) => {
-                bounds::positive_amount("splice_amount_sats", sats, Unit::Sat)?
-            }
-            Some(Amount::AllFunds(_)) => return Err(ApiError::invalid(
-                "`all_funds` is not supported: ldk-node 0.7 cannot splice in the whole wallet; \
+    let amount_sats = match request.amount {
+        Some(Amount::SpliceAmountSats(sats)) => {
+            bounds::positive_amount("splice_amount_sats", sats, Unit::Sat)?
+        }
+        Some(Amount::AllFunds(_)) => {
+            return Err(ApiError::invalid(
+                "`all_funds` is not supported: ldk-node 0.7.1 splices in an exact amount and \
+                 selects coins and fee itself, so \"everything\" cannot be computed exactly; \
                  give `splice_amount_sats`",
-            )),
-            None => return Err(ApiError::missing_field("splice_amount_sats")),
-        };
+            ))
+        }
+        None => return Err(ApiError::missing_field("splice_amount_sats")),
+    };
     ctx.blocking(move |node| {
         let details = find_channel(node, &channel, counterparty)?;
         bounds::checked_sum(
@@ -119,7 +144,18 @@ pub async fn splice_in(ctx: &ApiContext, request: SpliceInRequest) -> ApiResult<
             ],
             Unit::Sat,
         )?;
-        node.splice_in(&channel, counterparty, amount_sats)?;
+        node.splice_in(&channel, counterparty, amount_sats)
+            .map_err(|error| match error {
+                NodeError::InsufficientFunds | NodeError::ChannelSplicingFailed => explained(
+                    error,
+                    format!(
+                        "{amount_sats} sat to splice in; {}; {}",
+                        channel_state::spendable_funds(node),
+                        channel_state::describe(node, &details)
+                    ),
+                ),
+                other => other.into(),
+            })?;
         Ok(SpliceInResponse {})
     })
     .await
@@ -156,7 +192,13 @@ pub async fn splice_out(
             None => node.onchain_payment().new_address()?,
         };
         bounds::above_dust("splice_amount_sats", amount_sats, &address.script_pubkey())?;
-        node.splice_out(&channel, counterparty, &address, amount_sats)?;
+        node.splice_out(&channel, counterparty, &address, amount_sats)
+            .map_err(|error| match error {
+                NodeError::ChannelSplicingFailed => {
+                    explained(error, channel_state::describe(node, &details))
+                }
+                other => other.into(),
+            })?;
         Ok(SpliceOutResponse {
             address: address.to_string(),
         })
@@ -185,19 +227,87 @@ pub async fn update_config(
     .await
 }
 
-/// CloseChannel: cooperative close.
+/// How long CloseChannel keeps trying while the channel's HTLCs settle (a shorter deadline of
+/// the call ends it first).
+pub const CLOSE_RETRY_WINDOW: Duration = Duration::from_secs(30);
+/// The pause between two attempts.
+const CLOSE_RETRY_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Why one cooperative close attempt was refused.
+struct CloseRefusal {
+    peer_connected: bool,
+    channel: String,
+}
+
+/// CloseChannel: cooperative close. LDK refuses to begin a shutdown while HTLCs are still
+/// being settled (right after payments), so a refusal with the peer connected is retried
+/// until they have settled or [`CLOSE_RETRY_WINDOW`] has passed, as upstream's node does.
 pub async fn close(
     ctx: &ApiContext,
     request: CloseChannelRequest,
 ) -> ApiResult<CloseChannelResponse> {
     let (channel, counterparty) =
         channel_ref(&request.user_channel_id, &request.counterparty_node_id)?;
-    ctx.blocking(move |node| {
-        find_channel(node, &channel, counterparty)?;
-        node.close_channel(&channel, counterparty)?;
-        Ok(CloseChannelResponse {})
-    })
-    .await
+    let started = Instant::now();
+    for attempt in 1.. {
+        let refused = ctx
+            .blocking(move |node| close_once(node, channel, counterparty))
+            .await?;
+        let Some(refusal) = refused else {
+            if attempt > 1 {
+                tracing::info!(
+                    attempts = attempt,
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "cooperative close accepted once the channel's HTLCs had settled"
+                );
+            }
+            return Ok(CloseChannelResponse {});
+        };
+        let advice = if !refusal.peer_connected {
+            "the peer is not connected: reconnect it (ConnectPeer) or force-close"
+        } else if started.elapsed() >= CLOSE_RETRY_WINDOW {
+            "the channel's HTLCs did not settle in 30 s: try again later or force-close"
+        } else {
+            if attempt == 1 {
+                tracing::info!(
+                    channel = %refusal.channel,
+                    "cooperative close refused by LDK: retrying while the HTLCs settle"
+                );
+            }
+            tokio::time::sleep(CLOSE_RETRY_INTERVAL).await;
+            continue;
+        };
+        return Err(ApiError::Lightning(format!(
+            "cannot close the channel cooperatively ({}; {attempt} attempts): {advice}",
+            refusal.channel
+        )));
+    }
+    unreachable!("the attempts never run out")
+}
+
+/// One cooperative close: `None` once LDK has begun the shutdown, or why it refused.
+fn close_once(
+    node: &ldk_node::Node,
+    channel: UserChannelId,
+    counterparty: PublicKey,
+) -> ApiResult<Option<CloseRefusal>> {
+    let details = find_channel(node, &channel, counterparty)?;
+    match node.close_channel(&channel, counterparty) {
+        Ok(()) => Ok(None),
+        Err(NodeError::ChannelClosingFailed) => Ok(Some(CloseRefusal {
+            peer_connected: channel_state::peer_connected(node, &counterparty),
+            channel: channel_state::describe(node, &details),
+        })),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// ldk-node's error with what the server knows added, when it is a Lightning failure.
+fn explained(error: NodeError, context: String) -> ApiError {
+    match ApiError::from(error) {
+        ApiError::Lightning(message) => ApiError::Lightning(format!("{message}: {context}")),
+        other => other,
+    }
 }
 
 /// ForceCloseChannel: unilateral close, with an optional reason sent to the peer.

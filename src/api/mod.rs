@@ -6,6 +6,7 @@
 
 pub mod bolt11;
 pub mod bolt12;
+pub mod channel_state;
 pub mod channels;
 pub mod decode;
 pub mod events;
@@ -15,6 +16,7 @@ pub mod onchain;
 pub mod payments;
 pub mod peers;
 pub mod send;
+pub mod unified;
 
 use std::sync::Arc;
 
@@ -172,7 +174,7 @@ lightning_node_service! {
     bolt12_receive(Bolt12ReceiveRequest) -> Bolt12ReceiveResponse => bolt12::receive;
     bolt12_send(Bolt12SendRequest) -> Bolt12SendResponse => bolt12::send;
     spontaneous_send(SpontaneousSendRequest) -> SpontaneousSendResponse => send::spontaneous_send;
-    unified_send(UnifiedSendRequest) -> UnifiedSendResponse => send::unified_send;
+    unified_send(UnifiedSendRequest) -> UnifiedSendResponse => unified::send;
     open_channel(OpenChannelRequest) -> OpenChannelResponse => channels::open;
     splice_in(SpliceInRequest) -> SpliceInResponse => channels::splice_in;
     splice_out(SpliceOutRequest) -> SpliceOutResponse => channels::splice_out;

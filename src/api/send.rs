@@ -1,12 +1,11 @@
-//! Sending without an invoice: SpontaneousSend (keysend) and UnifiedSend (BIP 21 URIs).
+//! Sending without an invoice: SpontaneousSend (keysend). UnifiedSend is in [`super::unified`].
 
 use super::ApiContext;
 use crate::convert::bounds::{self, Unit};
 use crate::convert::parse;
-use crate::convert::payments::{self, payment_id_hex};
-use crate::error::{ApiError, ApiResult};
+use crate::convert::payments::payment_id_hex;
+use crate::error::ApiResult;
 use crate::keys::budget;
-use crate::proto::api::unified_send_response::PaymentResult;
 use crate::proto::api::*;
 
 /// SpontaneousSend: keysend to a node id, optionally with custom TLVs and a chosen preimage.
@@ -49,55 +48,6 @@ pub async fn spontaneous_send(
             },
             payment_id,
         ))
-    })
-    .await
-}
-
-/// UnifiedSend: pays a BIP 21 URI the best way it offers (BOLT 12, then BOLT 11, then on-chain).
-///
-/// ldk-node 0.7 cannot override the amount nor resolve BIP 353 names; both are rejected with
-/// INVALID_ARGUMENT rather than ignored.
-pub async fn unified_send(
-    ctx: &ApiContext,
-    request: UnifiedSendRequest,
-) -> ApiResult<UnifiedSendResponse> {
-    if request.amount_msat.is_some() {
-        return Err(ApiError::invalid(
-            "`amount_msat` is not supported: ldk-node 0.7 pays the amount the URI carries",
-        ));
-    }
-    let uri = request.uri.trim().to_owned();
-    if uri.is_empty() {
-        return Err(ApiError::missing_field("uri"));
-    }
-    if !uri.to_ascii_lowercase().starts_with("bitcoin:") {
-        return Err(ApiError::invalid(
-            "`uri` must be a BIP 21 `bitcoin:` URI; BIP 353 names and bare invoices are not \
-             supported on ldk-node 0.7 (use Bolt11Send or Bolt12Send)",
-        ));
-    }
-    let amount_sats = parse::bip21_amount_sats("uri", &uri)?;
-    let route = parse::route_parameters(request.route_parameters)?;
-    let amount_msat = match amount_sats {
-        Some(sats) => sats.saturating_mul(1_000),
-        None if budget::caller_has_budget() => {
-            return Err(ApiError::PermissionDenied(
-                "a key with a budget can only pay URIs that carry an `amount=`".to_owned(),
-            ))
-        }
-        None => 0,
-    };
-    let (cost, route) = budget::lightning_send_cost(amount_msat, route);
-    budget::send_within_budget(ctx, cost, move |node| {
-        let result = node.unified_qr_payment().send(&uri, route)?;
-        let response = payments::unified_send_result_to_proto(&result);
-        let payment_id = match &response.payment_result {
-            Some(PaymentResult::Txid(id))
-            | Some(PaymentResult::Bolt11PaymentId(id))
-            | Some(PaymentResult::Bolt12PaymentId(id)) => id.clone(),
-            None => String::new(),
-        };
-        Ok((response, payment_id))
     })
     .await
 }

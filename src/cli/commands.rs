@@ -257,11 +257,13 @@ pub enum Command {
         #[command(flatten)]
         route: RouteArgs,
     },
-    /// Pay a BIP 21 URI (UnifiedSend): BOLT 12, then BOLT 11, then on chain
+    /// Pay what you were given (UnifiedSend): a BOLT 11 invoice, a BOLT 12 offer, an on-chain
+    /// address or a BIP 21 URI (its BOLT 12 offer, then its BOLT 11 invoice, then on chain)
     Pay {
-        /// The `bitcoin:` URI
+        /// The invoice (lnbc…), offer (lno…), address or `bitcoin:` URI
         uri: String,
-        /// Amount, e.g. 50sat (ldk-node 0.7 pays the URI's own amount; the server rejects this)
+        /// Amount, e.g. 50sat: needed for an invoice or offer without one and for a bare
+        /// address; with a URI, written into it (or it must agree with the URI's)
         amount: Option<Amount>,
         #[command(flatten)]
         route: RouteArgs,

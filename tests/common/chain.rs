@@ -87,6 +87,18 @@ impl Chain {
         self.mine(6);
     }
 
+    /// What the transaction `txid` pays to `address`, in satoshis.
+    pub fn paid_to(&self, txid: &str, address: &str) -> u64 {
+        let tx = self.rpc("getrawtransaction", &[json!(txid), json!(true)]);
+        tx["vout"]
+            .as_array()
+            .expect("vout")
+            .iter()
+            .filter(|out| out["scriptPubKey"]["address"].as_str() == Some(address))
+            .map(|out| (out["value"].as_f64().expect("value") * 100_000_000.0).round() as u64)
+            .sum()
+    }
+
     /// Whether bitcoind's mempool holds `txid`.
     pub fn in_mempool(&self, txid: &str) -> bool {
         self.rpc("getrawmempool", &[])
