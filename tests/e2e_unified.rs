@@ -199,6 +199,34 @@ async fn unified_send_pays_every_form_it_is_given() {
         .to_owned();
     wait_payment_succeeded(&mut events, &id).await;
 
+    // Failures ldk-node reports bare carry what the server knows: more than the channel can
+    // carry, more than the wallet holds.
+    let too_much = bob.receive_invoice(Some(5_000_000_000), "too much").await;
+    let status = unified(&alice, &too_much.invoice, None).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("channels usable"),
+        "{}",
+        status.message()
+    );
+    println!("a send over the channels' capacity: {}", status.message());
+    let status = alice
+        .rpc()
+        .onchain_send(OnchainSendRequest {
+            address: external.clone(),
+            amount: Some(onchain_send_request::Amount::AmountSats(100_000_000_000)),
+            fee_rate_sat_per_vb: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("the wallet can spend"),
+        "{}",
+        status.message()
+    );
+    println!("an on-chain send over the balance: {}", status.message());
+
     // Refused forms, each with its message.
     for name in ["₿alice@example.com", "alice@example.com"] {
         let message = refused(unified(&alice, name, Some(1_000_000)).await, "uri");

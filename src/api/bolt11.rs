@@ -227,10 +227,12 @@ pub async fn send(ctx: &ApiContext, request: Bolt11SendRequest) -> ApiResult<Bol
     let (cost, route) = budget::lightning_send_cost(paid_msat, route);
     budget::send_within_budget(ctx, cost, move |node| {
         let payments = node.bolt11_payment();
-        let payment_id = match amount_msat {
-            Some(amount) => payments.send_using_amount(&invoice, amount, route)?,
-            None => payments.send(&invoice, route)?,
+        let sent = match amount_msat {
+            Some(amount) => payments.send_using_amount(&invoice, amount, route),
+            None => payments.send(&invoice, route),
         };
+        let payment_id =
+            sent.map_err(|error| super::failure_context::send_failure(node, error, paid_msat))?;
         let payment_id = payment_id_hex(&payment_id);
         Ok((
             Bolt11SendResponse {

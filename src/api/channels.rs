@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::{NodeError, UserChannelId};
 
-use super::channel_state;
+use super::failure_context;
 use super::ApiContext;
 use crate::convert::bounds::{self, Unit, MAX_FREE_TEXT_BYTES};
 use crate::convert::{channels, parse};
@@ -53,18 +53,18 @@ pub async fn open(ctx: &ApiContext, request: OpenChannelRequest) -> ApiResult<Op
             node.open_channel(node_id, address, amount_sats, push, channel_config)
         };
         let user_channel_id = opened.map_err(|error| match error {
-            NodeError::InsufficientFunds => explained(
+            NodeError::InsufficientFunds => failure_context::explained(
                 error,
                 format!(
                     "{amount_sats} sat asked for the channel; {}",
-                    channel_state::spendable_funds(node)
+                    failure_context::spendable_funds(node)
                 ),
             ),
             NodeError::ChannelCreationFailed | NodeError::ConnectionFailed => {
-                let connected = channel_state::peer_connected(node, &node_id);
-                explained(
+                let connected = failure_context::peer_connected(node, &node_id);
+                failure_context::explained(
                     error,
-                    format!("peer connected: {}", channel_state::yes_no(connected)),
+                    format!("peer connected: {}", failure_context::yes_no(connected)),
                 )
             }
             other => other.into(),
@@ -146,14 +146,16 @@ pub async fn splice_in(ctx: &ApiContext, request: SpliceInRequest) -> ApiResult<
         )?;
         node.splice_in(&channel, counterparty, amount_sats)
             .map_err(|error| match error {
-                NodeError::InsufficientFunds | NodeError::ChannelSplicingFailed => explained(
-                    error,
-                    format!(
-                        "{amount_sats} sat to splice in; {}; {}",
-                        channel_state::spendable_funds(node),
-                        channel_state::describe(node, &details)
-                    ),
-                ),
+                NodeError::InsufficientFunds | NodeError::ChannelSplicingFailed => {
+                    failure_context::explained(
+                        error,
+                        format!(
+                            "{amount_sats} sat to splice in; {}; {}",
+                            failure_context::spendable_funds(node),
+                            failure_context::describe(node, &details)
+                        ),
+                    )
+                }
                 other => other.into(),
             })?;
         Ok(SpliceInResponse {})
@@ -195,7 +197,7 @@ pub async fn splice_out(
         node.splice_out(&channel, counterparty, &address, amount_sats)
             .map_err(|error| match error {
                 NodeError::ChannelSplicingFailed => {
-                    explained(error, channel_state::describe(node, &details))
+                    failure_context::explained(error, failure_context::describe(node, &details))
                 }
                 other => other.into(),
             })?;
@@ -295,18 +297,10 @@ fn close_once(
     match node.close_channel(&channel, counterparty) {
         Ok(()) => Ok(None),
         Err(NodeError::ChannelClosingFailed) => Ok(Some(CloseRefusal {
-            peer_connected: channel_state::peer_connected(node, &counterparty),
-            channel: channel_state::describe(node, &details),
+            peer_connected: failure_context::peer_connected(node, &counterparty),
+            channel: failure_context::describe(node, &details),
         })),
         Err(error) => Err(error.into()),
-    }
-}
-
-/// ldk-node's error with what the server knows added, when it is a Lightning failure.
-fn explained(error: NodeError, context: String) -> ApiError {
-    match ApiError::from(error) {
-        ApiError::Lightning(message) => ApiError::Lightning(format!("{message}: {context}")),
-        other => other,
     }
 }
 

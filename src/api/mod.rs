@@ -6,10 +6,10 @@
 
 pub mod bolt11;
 pub mod bolt12;
-pub mod channel_state;
 pub mod channels;
 pub mod decode;
 pub mod events;
+pub mod failure_context;
 pub mod graph;
 pub mod node_info;
 pub mod onchain;

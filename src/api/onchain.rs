@@ -50,10 +50,14 @@ pub async fn send(ctx: &ApiContext, request: OnchainSendRequest) -> ApiResult<On
     };
     budget::send_within_budget(ctx, cost, move |node| {
         let wallet = node.onchain_payment();
-        let txid = match amount {
-            Amount::AmountSats(sats) => wallet.send_to_address(&address, sats, fee_rate)?,
-            Amount::AllFunds(_) => wallet.send_all_to_address(&address, true, fee_rate)?,
+        let (sent, asked) = match amount {
+            Amount::AmountSats(sats) => {
+                (wallet.send_to_address(&address, sats, fee_rate), Some(sats))
+            }
+            Amount::AllFunds(_) => (wallet.send_all_to_address(&address, true, fee_rate), None),
         };
+        let txid =
+            sent.map_err(|error| super::failure_context::onchain_failure(node, error, asked))?;
         let txid = txid.to_string();
         Ok((OnchainSendResponse { txid: txid.clone() }, txid))
     })

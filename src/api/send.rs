@@ -27,20 +27,20 @@ pub async fn spontaneous_send(
     budget::send_within_budget(ctx, cost, move |node| {
         super::peers::not_this_node("node_id", node, node_id)?;
         let payments = node.spontaneous_payment();
-        let payment_id = match (preimage, custom_tlvs.is_empty()) {
-            (None, true) => payments.send(amount, node_id, route)?,
-            (None, false) => payments.send_with_custom_tlvs(amount, node_id, route, custom_tlvs)?,
-            (Some(preimage), true) => {
-                payments.send_with_preimage(amount, node_id, preimage, route)?
-            }
+        let sent = match (preimage, custom_tlvs.is_empty()) {
+            (None, true) => payments.send(amount, node_id, route),
+            (None, false) => payments.send_with_custom_tlvs(amount, node_id, route, custom_tlvs),
+            (Some(preimage), true) => payments.send_with_preimage(amount, node_id, preimage, route),
             (Some(preimage), false) => payments.send_with_preimage_and_custom_tlvs(
                 amount,
                 node_id,
                 custom_tlvs,
                 preimage,
                 route,
-            )?,
+            ),
         };
+        let payment_id =
+            sent.map_err(|error| super::failure_context::send_failure(node, error, amount))?;
         let payment_id = payment_id_hex(&payment_id);
         Ok((
             SpontaneousSendResponse {

@@ -1,10 +1,66 @@
-//! What the server can tell about a channel when ldk-node refuses an operation on it with a
-//! bare error (`ChannelClosingFailed`, `ChannelCreationFailed`, `ChannelSplicingFailed`,
-//! `InsufficientFunds`): its state, its peer's connection, the HTLCs in flight and the
-//! wallet's spendable funds, so that the status message says what the operator can act on.
+//! What the server can tell when ldk-node refuses an operation with a bare error
+//! (`ChannelClosingFailed`, `ChannelCreationFailed`, `ChannelSplicingFailed`,
+//! `PaymentSendingFailed`, `InsufficientFunds`): a channel's state, its peer's connection and
+//! its HTLCs in flight, what the channels can send, the wallet's spendable funds; so that the
+//! status message says what the operator can act on.
 
 use ldk_node::bitcoin::secp256k1::PublicKey;
-use ldk_node::{ChannelDetails, LightningBalance, Node};
+use ldk_node::{ChannelDetails, LightningBalance, Node, NodeError};
+
+use crate::error::ApiError;
+
+/// ldk-node's error with `context` added, when it is a Lightning failure (FAILED_PRECONDITION).
+pub fn explained(error: NodeError, context: String) -> ApiError {
+    match ApiError::from(error) {
+        ApiError::Lightning(message) => {
+            ApiError::Lightning(format!("{}: {context}", message.trim_end_matches('.')))
+        }
+        other => other,
+    }
+}
+
+/// A Lightning send ldk-node refused at once, with what the channels can carry now.
+pub fn send_failure(node: &Node, error: NodeError, amount_msat: u64) -> ApiError {
+    match error {
+        NodeError::PaymentSendingFailed | NodeError::InsufficientFunds => {
+            let context = lightning_capacity(node, amount_msat);
+            explained(error, context)
+        }
+        other => other.into(),
+    }
+}
+
+/// An on-chain send ldk-node refused, with what the wallet can spend.
+pub fn onchain_failure(node: &Node, error: NodeError, amount_sats: Option<u64>) -> ApiError {
+    match error {
+        NodeError::InsufficientFunds | NodeError::OnchainTxCreationFailed => {
+            let asked = match amount_sats {
+                Some(sats) => format!("{sats} sat asked"),
+                None => "everything asked".to_owned(),
+            };
+            explained(error, format!("{asked}; {}", spendable_funds(node)))
+        }
+        other => other.into(),
+    }
+}
+
+/// What the node's channels can send now, against `amount_msat`.
+fn lightning_capacity(node: &Node, amount_msat: u64) -> String {
+    let channels = node.list_channels();
+    let usable: Vec<&ChannelDetails> = channels.iter().filter(|c| c.is_usable).collect();
+    let total: u64 = usable.iter().map(|c| c.outbound_capacity_msat).sum();
+    let largest = usable
+        .iter()
+        .map(|c| c.next_outbound_htlc_limit_msat)
+        .max()
+        .unwrap_or(0);
+    format!(
+        "{amount_msat} msat asked; {} of {} channels usable, which can send {total} msat in \
+         all and {largest} msat in one part now",
+        usable.len(),
+        channels.len()
+    )
+}
 
 /// HTLCs of a channel still in flight, as its monitor sees them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
