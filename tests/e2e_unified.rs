@@ -183,8 +183,9 @@ async fn unified_send_pays_every_form_it_is_given() {
     );
     wait_payment_succeeded(&mut events, &invoice.payment_hash).await;
 
-    // Through the CLI's `pay`, as upstream's users type it: a bare invoice, then an offer
-    // with an amount.
+    // Through the CLI's `pay`, as upstream's users type it: a bare invoice, an invoice
+    // without an amount, `lightning:`, offers with and without an amount, a bare address and
+    // a URI without an amount, then the refusals as the CLI shows them.
     let invoice = bob.receive_invoice(Some(2_000_000), "cli").await;
     let printed = cli(&alice, &["pay", &invoice.invoice]);
     assert_eq!(
@@ -192,6 +193,46 @@ async fn unified_send_pays_every_form_it_is_given() {
         json!({"payment_result": {"bolt11_payment_id": invoice.payment_hash}})
     );
     wait_payment_succeeded(&mut events, &invoice.payment_hash).await;
+    let open_invoice = bob.receive_invoice(None, "cli open").await;
+    let printed = cli(&alice, &["pay", &open_invoice.invoice, "2500sat"]);
+    assert_eq!(
+        printed["payment_result"]["bolt11_payment_id"],
+        open_invoice.payment_hash
+    );
+    wait_payment_succeeded(&mut events, &open_invoice.payment_hash).await;
+    let invoice = bob.receive_invoice(Some(1_000_000), "cli prefixed").await;
+    let printed = cli(&alice, &["pay", &format!("lightning:{}", invoice.invoice)]);
+    assert_eq!(
+        printed["payment_result"]["bolt11_payment_id"],
+        invoice.payment_hash
+    );
+    wait_payment_succeeded(&mut events, &invoice.payment_hash).await;
+    let printed = cli(&alice, &["pay", &priced]);
+    let id = printed["payment_result"]["bolt12_payment_id"]
+        .as_str()
+        .expect("bolt12 id")
+        .to_owned();
+    wait_payment_succeeded(&mut events, &id).await;
+    let printed = cli(&alice, &["pay", &external, "12000sat"]);
+    let txid = printed["payment_result"]["txid"]
+        .as_str()
+        .expect("txid")
+        .to_owned();
+    confirmed(&chain, &alice, &txid, "the CLI's bare-address payment").await;
+    assert_eq!(chain.paid_to(&txid, &external), 12_000);
+    let printed = cli(&alice, &["pay", &format!("bitcoin:{external}"), "13000sat"]);
+    let txid = printed["payment_result"]["txid"]
+        .as_str()
+        .expect("txid")
+        .to_owned();
+    confirmed(&chain, &alice, &txid, "the CLI's URI payment").await;
+    assert_eq!(chain.paid_to(&txid, &external), 13_000);
+    let (code, stderr) = cli_fails(&alice, &["pay", "₿alice@example.com", "1sat"]);
+    assert_eq!(code, 3, "INVALID_ARGUMENT exits 3: {stderr}");
+    assert!(stderr.contains("BIP 353"), "{stderr}");
+    let (code, stderr) = cli_fails(&alice, &["pay", &external]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("amount_msat"), "{stderr}");
     let printed = cli(&alice, &["pay", &open_offer, "1500sat"]);
     let id = printed["payment_result"]["bolt12_payment_id"]
         .as_str()
@@ -279,6 +320,23 @@ fn cli(node: &TestNode, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("JSON output")
 }
 
+/// Runs our CLI against `node`, which must fail; returns its exit code and stderr.
+fn cli_fails(node: &TestNode, args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_ldk-server-cli"))
+        .args(node.server.cli_flags())
+        .args(args)
+        .output()
+        .expect("run ldk-server-cli");
+    assert!(
+        !output.status.success(),
+        "ldk-server-cli {args:?} succeeded"
+    );
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cooperative_close_right_after_payments_waits_for_them_to_settle() {
     const ROUNDS: usize = 10;
@@ -320,12 +378,26 @@ async fn a_cooperative_close_right_after_payments_waits_for_them_to_settle() {
         })
         .await;
     }
-    let retried = alice
-        .server
-        .log()
+    let log = alice.server.log();
+    let retried = log
         .matches("cooperative close refused by LDK: retrying")
         .count();
+    let mut waits: Vec<u64> = log
+        .lines()
+        .filter(|line| line.contains("cooperative close accepted once"))
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("waited_ms")?;
+            let digits: String = rest
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .collect();
+    waits.sort_unstable();
     println!(
-        "closes right after a burst of 5 payments: {ROUNDS} of {ROUNDS} succeeded, {retried} of them after waiting for HTLCs to settle"
+        "closes right after a burst of 5 payments: {ROUNDS} of {ROUNDS} succeeded, {retried} of \
+         them after waiting for HTLCs to settle (waits in ms: {waits:?})"
     );
 }
