@@ -168,6 +168,7 @@ async fn agents_pay_an_invoice_and_wait_for_it() {
         }
         Some(result["structuredContent"].clone())
     });
+    assert_matches_schema("bolt11_send", &alice_agent.schemas["bolt11_send"], &sent);
     let payment_id = sent["payment_id"].as_str().unwrap().to_owned();
 
     let answer = bob_agent
