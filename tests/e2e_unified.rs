@@ -138,22 +138,14 @@ async fn unified_send_pays_every_form_it_is_given() {
     else {
         panic!("not on chain");
     };
-    confirmed(
-        &chain,
-        &alice,
-        &txid,
-        "the bare-address payment in the mempool",
-    )
-    .await;
-    assert_eq!(chain.paid_to(&txid, &external), 50_000);
+    confirmed_paying(&chain, &alice, &txid, &external, 50_000).await;
 
     // BIP 21: its own amount; an amount written into a URI without one; with an invoice.
     let uri = format!("bitcoin:{external}?amount=0.0002");
     let PaymentResult::Txid(txid) = unified(&alice, &uri, None).await.unwrap() else {
         panic!("not on chain");
     };
-    confirmed(&chain, &alice, &txid, "the BIP 21 payment in the mempool").await;
-    assert_eq!(chain.paid_to(&txid, &external), 20_000);
+    confirmed_paying(&chain, &alice, &txid, &external, 20_000).await;
     refused(unified(&alice, &uri, Some(30_000_000)).await, "amount_msat");
     let PaymentResult::Txid(txid) =
         unified(&alice, &format!("bitcoin:{external}"), Some(30_000_000))
@@ -162,14 +154,7 @@ async fn unified_send_pays_every_form_it_is_given() {
     else {
         panic!("not on chain");
     };
-    confirmed(
-        &chain,
-        &alice,
-        &txid,
-        "the amended BIP 21 payment in the mempool",
-    )
-    .await;
-    assert_eq!(chain.paid_to(&txid, &external), 30_000);
+    confirmed_paying(&chain, &alice, &txid, &external, 30_000).await;
     let invoice = bob.receive_invoice(Some(6_000_000), "uri").await;
     let bob_address = bob.new_address().await;
     let uri = format!(
@@ -218,15 +203,13 @@ async fn unified_send_pays_every_form_it_is_given() {
         .as_str()
         .expect("txid")
         .to_owned();
-    confirmed(&chain, &alice, &txid, "the CLI's bare-address payment").await;
-    assert_eq!(chain.paid_to(&txid, &external), 12_000);
+    confirmed_paying(&chain, &alice, &txid, &external, 12_000).await;
     let printed = cli(&alice, &["pay", &format!("bitcoin:{external}"), "13000sat"]);
     let txid = printed["payment_result"]["txid"]
         .as_str()
         .expect("txid")
         .to_owned();
-    confirmed(&chain, &alice, &txid, "the CLI's URI payment").await;
-    assert_eq!(chain.paid_to(&txid, &external), 13_000);
+    confirmed_paying(&chain, &alice, &txid, &external, 13_000).await;
     let (code, stderr) = cli_fails(&alice, &["pay", "₿alice@example.com", "1sat"]);
     assert_eq!(code, 3, "INVALID_ARGUMENT exits 3: {stderr}");
     assert!(stderr.contains("BIP 353"), "{stderr}");
@@ -293,13 +276,16 @@ async fn unified_send_pays_every_form_it_is_given() {
     refused(unified(&alice, "  ", None).await, "uri");
 }
 
-/// Waits for `txid` in the mempool, then mines it and waits for `node` to see the block, so
-/// that its wallet spends no coin twice in the next send.
-async fn confirmed(chain: &Chain, node: &TestNode, txid: &str, what: &str) {
-    wait_until(what, PAYMENT_TIMEOUT, || async {
-        chain.in_mempool(txid).then_some(())
-    })
+/// Waits for `txid` in the mempool, checks that it pays `sats` to `address`, then mines it and
+/// waits for `node` to see the block, so that its wallet spends no coin twice in the next send.
+async fn confirmed_paying(chain: &Chain, node: &TestNode, txid: &str, address: &str, sats: u64) {
+    wait_until(
+        &format!("{txid} in the mempool"),
+        PAYMENT_TIMEOUT,
+        || async { chain.in_mempool(txid).then_some(()) },
+    )
     .await;
+    assert_eq!(chain.paid_to(txid, address), sats, "{txid}");
     chain.mine(1);
     node.wait_for_height(chain.height()).await;
 }

@@ -251,7 +251,9 @@ pub async fn close(
     let (channel, counterparty) =
         channel_ref(&request.user_channel_id, &request.counterparty_node_id)?;
     let started = Instant::now();
-    for attempt in 1.. {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
         let refused = ctx
             .blocking(move |node| close_once(node, channel, counterparty))
             .await?;
@@ -284,7 +286,6 @@ pub async fn close(
             refusal.channel
         )));
     }
-    unreachable!("the attempts never run out")
 }
 
 /// One cooperative close: `None` once LDK has begun the shutdown, or why it refused.

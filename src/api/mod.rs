@@ -107,7 +107,7 @@ impl ApiService {
 }
 
 /// A method's wire name from its request type's name: `GetNodeInfoRequest` → `GetNodeInfo`.
-const fn rpc_method_name(request_type: &'static str) -> &'static str {
+pub const fn rpc_method_name(request_type: &'static str) -> &'static str {
     const SUFFIX: usize = "Request".len();
     match request_type.split_at_checked(request_type.len() - SUFFIX) {
         Some((name, _)) => name,

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::arguments;
 use super::tool_error::ToolError;
+use crate::api::rpc_method_name;
 use crate::client::LdkServerClient;
 use crate::proto::api::*;
 
@@ -107,7 +108,7 @@ macro_rules! tool_catalog {
         pub const TOOLS: &[ToolSpec] = &[
             $(ToolSpec {
                 name: $name,
-                rpc: rpc_name(stringify!($request)),
+                rpc: rpc_method_name(stringify!($request)),
                 request: concat!("api.", stringify!($request)),
                 response: concat!("api.", stringify!($response)),
                 description: $description,
@@ -124,7 +125,7 @@ macro_rules! tool_catalog {
             timeout: Duration,
         ) -> Result<Value, ToolError> {
             match rpc {
-                $(_ if rpc == rpc_name(stringify!($request)) => {
+                $(_ if rpc == rpc_method_name(stringify!($request)) => {
                     let mut request = tonic::Request::new(arguments::decode::<$request>(arguments)?);
                     request.set_timeout(timeout);
                     let response = client.$method(request).await?.into_inner();
@@ -138,17 +139,9 @@ macro_rules! tool_catalog {
         /// schemas against what the serializer really writes).
         #[cfg(test)]
         pub fn default_responses() -> Vec<(&'static str, Value)> {
-            vec![$((rpc_name(stringify!($request)), serde_json::to_value($response::default()).unwrap()),)*]
+            vec![$((rpc_method_name(stringify!($request)), serde_json::to_value($response::default()).unwrap()),)*]
         }
     };
-}
-
-/// `GetNodeInfo` for `GetNodeInfoRequest`.
-const fn rpc_name(request_type: &'static str) -> &'static str {
-    match request_type.split_at_checked(request_type.len() - "Request".len()) {
-        Some((name, _)) => name,
-        None => request_type,
-    }
 }
 
 tool_catalog! {

@@ -1,9 +1,9 @@
 //! Drives the real `ldk-server-mcp` binary over its stdio, one JSON-RPC message per line.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -79,15 +79,7 @@ impl McpProcess {
         configure(&mut command);
         let mut child = command.spawn().expect("spawn ldk-server-mcp");
         let stdout = child.stdout.take().expect("stdout");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = super::line_receiver(stdout);
         Self {
             stdin: child.stdin.take(),
             child,

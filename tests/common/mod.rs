@@ -368,3 +368,19 @@ pub fn descriptor_methods() -> Vec<(String, bool)> {
     }
     methods
 }
+
+/// The lines a child process writes to `stdout`, read on a thread of their own so that a test
+/// can wait for one with a timeout; the channel closes when the process does.
+pub fn line_receiver(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
